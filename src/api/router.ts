@@ -1,0 +1,158 @@
+/**
+ * The HTTP API, independent of any server: a request in, a response out. The local server
+ * (node:http) and the infer Lambda (API Gateway HTTP API) are thin adapters around {@link route}, so
+ * both answer the same routes with the same bodies and the same errors.
+ *
+ *   POST /datasets/{name}/predict   image bytes (image/*) or JSON {"image": "<base64>"}
+ *   POST /datasets/{name}/train     202 with a job id
+ *   GET  /jobs/{id}
+ *   GET  /datasets/{name}           counts per label, failures, current model and its metrics
+ *   GET  /datasets/{name}/models
+ *   GET  /datasets                  every dataset
+ */
+import { BadRequestError, DatasetNotFoundError, HeadstartError, InvalidImageError, NotFoundError } from '../errors.js';
+import { validateName } from '../dataset/names.js';
+import type { JobRunner } from '../ports/JobRunner.js';
+import type { ObjectStore } from '../ports/ObjectStore.js';
+import type { Predictor } from '../pipeline/predict.js';
+import { datasetStatus, listDatasets } from '../pipeline/status.js';
+import { ModelRegistry } from '../registry/ModelRegistry.js';
+import { decodeImageBody } from './body.js';
+
+export interface HttpRequest {
+  method: string;
+  /** The raw (still percent-encoded) path, without the query string. */
+  path: string;
+  /** Header names in lower case. */
+  headers: Record<string, string | undefined>;
+  body: Uint8Array;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Uint8Array;
+}
+
+export interface ApiContext {
+  store: ObjectStore;
+  jobs: JobRunner;
+  /** Loaded lazily: routes that do not predict never pay for the backbone. */
+  predictor: () => Promise<Predictor>;
+  /** Bodies larger than this get a 413 (API Gateway's own limit is 10 MB). */
+  maxBodyBytes?: number;
+  /** Called with unexpected errors (the 500s), for the edge's logger. */
+  onError?: (error: unknown, request: HttpRequest) => void;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+export function json(status: number, value: unknown): HttpResponse {
+  return { status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(value) };
+}
+
+type Handler = (request: HttpRequest, params: string[], context: ApiContext) => Promise<HttpResponse>;
+
+interface Route {
+  method: string;
+  pattern: string[];
+  handler: Handler;
+}
+
+const routes: Route[] = [
+  { method: 'GET', pattern: ['health'], handler: async () => json(200, { ok: true }) },
+  { method: 'GET', pattern: ['datasets'], handler: async (_r, _p, c) => json(200, { datasets: await listDatasets(c.store) }) },
+  { method: 'GET', pattern: ['datasets', '*'], handler: async (_r, [name], c) => json(200, await datasetStatus(c.store, dataset(name))) },
+  {
+    method: 'GET',
+    pattern: ['datasets', '*', 'models'],
+    handler: async (_r, [name], c) => {
+      const registry = new ModelRegistry(c.store);
+      const ds = dataset(name);
+      const [versions, pointer] = await Promise.all([registry.list(ds), registry.pointer(ds)]);
+      if (versions.length === 0) await datasetStatus(c.store, ds); // 404 for an unknown dataset
+      return json(200, {
+        dataset: ds,
+        current: pointer?.version ?? null,
+        models: versions.map((m) => ({ version: m.version, createdAt: m.createdAt, backbone: m.backbone.id, labels: m.labels, accuracy: m.metrics.accuracy, macroF1: m.metrics.macroF1 })),
+      });
+    },
+  },
+  { method: 'POST', pattern: ['datasets', '*', 'predict'], handler: predictRoute },
+  {
+    method: 'POST',
+    pattern: ['datasets', '*', 'train'],
+    handler: async (_r, [name], c) => {
+      const ds = dataset(name);
+      const status = await datasetStatus(c.store, ds);
+      if (status.images === 0) throw new DatasetNotFoundError(ds, { context: { reason: 'no embedded images yet' } });
+      const job = await c.jobs.submit(ds);
+      return json(202, { jobId: job.id, ...job });
+    },
+  },
+  {
+    method: 'GET',
+    pattern: ['jobs', '*'],
+    handler: async (_r, [id], c) => {
+      const job = await c.jobs.get(validateName(id ?? '', 'version'));
+      if (job === undefined) throw new NotFoundError(`job "${id}" does not exist`, 'job_not_found');
+      return json(200, job);
+    },
+  },
+];
+
+async function predictRoute(request: HttpRequest, [name]: string[], context: ApiContext): Promise<HttpResponse> {
+  const ds = dataset(name);
+  const image = decodeImageBody(request, context.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+  const predictor = await context.predictor();
+  const [result] = await predictor.predict(ds, [image]);
+  if (result instanceof InvalidImageError) throw result;
+  return json(200, result);
+}
+
+function dataset(name: string | undefined): string {
+  return validateName(name ?? '', 'dataset');
+}
+
+function splitPath(path: string): string[] {
+  return path
+    .split('/')
+    .filter((s) => s.length > 0)
+    .map((segment) => {
+      try {
+        return decodeURIComponent(segment);
+      } catch {
+        throw new BadRequestError(`path segment ${JSON.stringify(segment)} is not valid percent-encoding`);
+      }
+    });
+}
+
+function match(pattern: string[], segments: string[]): string[] | undefined {
+  if (pattern.length !== segments.length) return undefined;
+  const params: string[] = [];
+  for (let i = 0; i < pattern.length; i++) {
+    if (pattern[i] === '*') params.push(segments[i] as string);
+    else if (pattern[i] !== segments[i]) return undefined;
+  }
+  return params;
+}
+
+/** Answers one request. Never throws: user mistakes become 4xx JSON, the rest a 500. */
+export async function route(request: HttpRequest, context: ApiContext): Promise<HttpResponse> {
+  try {
+    const segments = splitPath(request.path.split('?')[0] ?? '');
+    const matching = routes.map((r) => ({ r, params: match(r.pattern, segments) })).filter((m) => m.params !== undefined);
+    if (matching.length === 0) throw new NotFoundError(`no route for ${request.method} ${request.path}`, 'route_not_found');
+    const hit = matching.find((m) => m.r.method === request.method.toUpperCase());
+    if (hit === undefined) {
+      const allowed = matching.map((m) => m.r.method).join(', ');
+      return { ...json(405, { error: `method ${request.method} not allowed on ${request.path}; use ${allowed}`, code: 'method_not_allowed' }), headers: { 'content-type': 'application/json; charset=utf-8', allow: allowed } };
+    }
+    return await hit.r.handler(request, hit.params ?? [], context);
+  } catch (error) {
+    if (error instanceof HeadstartError && error.status < 500) return json(error.status, error.toJSON());
+    context.onError?.(error, request);
+    const message = error instanceof HeadstartError ? error.message : 'internal error';
+    return json(error instanceof HeadstartError ? error.status : 500, { error: message, code: error instanceof HeadstartError ? error.code : 'internal_error' });
+  }
+}

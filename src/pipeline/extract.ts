@@ -1,0 +1,211 @@
+/**
+ * Extraction: turns object events for `datasets/` into cached embeddings and per-object records.
+ * The Lambda edge (SQS) and the local runtime (in-process queue) both call {@link extractObjects}.
+ *
+ * Events are hints, not facts: S3 and SQS deliver at least once and in any order, so for each key
+ * we look at the object as it is NOW (present or gone, and its bytes) and make the record agree with
+ * it. Replaying, duplicating or reordering events therefore converges on the same state.
+ */
+import { describeError, InvalidImageError, isHeadstartError } from '../errors.js';
+import { datasetOfKey, isDatasetKey, parseDatasetKey, sha256Hex, type DatasetObjectKey } from '../dataset/keys.js';
+import { deleteRecord, readRecord, writeRecord, type ObjectRecord, type RecordError } from '../dataset/records.js';
+import { EmbeddingCache } from '../embeddings/EmbeddingCache.js';
+import type { ObjectEvent } from '../ports/ObjectEvent.js';
+import type { ObjectInfo, ObjectStore } from '../ports/ObjectStore.js';
+import { mapLimit } from '../util/mapLimit.js';
+
+/** What extraction needs from a backbone: its id and a batched, per-image-fallible embed. */
+export interface Embedder {
+  readonly id: string;
+  embedImages(images: Uint8Array[]): Promise<Array<Float32Array | InvalidImageError>>;
+}
+
+export type ExtractStatus = 'embedded' | 'cached' | 'rejected' | 'removed' | 'ignored' | 'failed';
+
+export interface ExtractOutcome {
+  key: string;
+  status: ExtractStatus;
+  /** For `rejected`: the recorded reason. For `failed`: the transient error that will be retried. */
+  error?: RecordError;
+}
+
+export interface ExtractResult {
+  /** Event ids to hand back to the queue for another try (SQS batchItemFailures). */
+  failedIds: string[];
+  outcomes: ExtractOutcome[];
+}
+
+export interface ExtractDeps {
+  store: ObjectStore;
+  embedder: Embedder;
+  /** Receives a line per transient failure; the Lambda passes Powertools' logger. */
+  warn?: (message: string, context: Record<string, unknown>) => void;
+}
+
+/** How many times a key is re-read when it changes under us before giving the event back. */
+const MAX_PASSES = 3;
+
+interface Pending {
+  key: string;
+  parsed: DatasetObjectKey;
+  info: ObjectInfo;
+  bytes: Uint8Array;
+  sha256: string;
+}
+
+type Resolution = { done: ExtractOutcome } | { pending: Pending } | 'changed';
+
+export async function extractObjects(events: readonly ObjectEvent[], deps: ExtractDeps): Promise<ExtractResult> {
+  const idsByKey = new Map<string, string[]>();
+  for (const event of events) {
+    const key = event.key.normalize('NFC');
+    idsByKey.set(key, [...(idsByKey.get(key) ?? []), event.id]);
+  }
+
+  const outcomes = new Map<string, ExtractOutcome>();
+  let keys = [...idsByKey.keys()];
+  for (let pass = 0; pass < MAX_PASSES && keys.length > 0; pass++) {
+    const results = await reconcile(keys, deps);
+    keys = [];
+    for (const [key, outcome] of results) {
+      if (outcome === 'changed') keys.push(key);
+      else outcomes.set(key, outcome);
+    }
+  }
+  // Still changing after several passes: let the queue bring it back later.
+  for (const key of keys) outcomes.set(key, { key, status: 'failed', error: { code: 'changing', message: 'object kept changing while it was processed' } });
+
+  const failedIds: string[] = [];
+  for (const [key, outcome] of outcomes) {
+    if (outcome.status === 'failed') failedIds.push(...(idsByKey.get(key) ?? []));
+  }
+  return { failedIds, outcomes: [...outcomes.values()] };
+}
+
+/** One pass over the keys: returns each key's outcome, or 'changed' when it moved during the pass. */
+async function reconcile(keys: string[], deps: ExtractDeps): Promise<Map<string, ExtractOutcome | 'changed'>> {
+  const cache = new EmbeddingCache(deps.store);
+  const results = new Map<string, ExtractOutcome | 'changed'>();
+  const fail = (key: string, error: unknown): void => {
+    deps.warn?.('extract failed, will retry', { key, error: describeError(error) });
+    results.set(key, { key, status: 'failed', error: { code: isHeadstartError(error) ? error.code : 'transient', message: describeError(error) } });
+  };
+
+  const resolutions = await mapLimit(keys, 8, async (key) => {
+    try {
+      return [key, await resolve(key, deps, cache)] as const;
+    } catch (error) {
+      fail(key, error);
+      return [key, undefined] as const;
+    }
+  });
+
+  const pending: Pending[] = [];
+  for (const [key, resolution] of resolutions) {
+    if (resolution === undefined) continue;
+    if (resolution === 'changed') results.set(key, 'changed');
+    else if ('done' in resolution) results.set(key, resolution.done);
+    else pending.push(resolution.pending);
+  }
+  if (pending.length === 0) return results;
+
+  // One backbone run for the whole batch, and each distinct content embedded once.
+  const unique = [...new Map(pending.map((p) => [p.sha256, p.bytes])).entries()];
+  let embedded: Array<Float32Array | InvalidImageError>;
+  try {
+    embedded = await deps.embedder.embedImages(unique.map(([, bytes]) => bytes));
+  } catch (error) {
+    for (const p of pending) fail(p.key, error);
+    return results;
+  }
+  const bySha = new Map(unique.map(([sha], i) => [sha, embedded[i]]));
+
+  await mapLimit(pending, 8, async (p) => {
+    try {
+      const result = bySha.get(p.sha256);
+      if (result instanceof InvalidImageError) {
+        const error = { code: result.reason, message: result.message };
+        await writeIfChanged(deps.store, baseRecord(p.key, p.parsed, p.info, { error }));
+        results.set(p.key, (await stillSame(deps.store, p.key, p.info)) ? { key: p.key, status: 'rejected', error } : 'changed');
+        return;
+      }
+      if (!(result instanceof Float32Array)) throw new Error(`embedder returned nothing for ${p.key}`);
+      await cache.put(deps.embedder.id, p.sha256, result);
+      await writeIfChanged(deps.store, baseRecord(p.key, p.parsed, p.info, { sha256: p.sha256, backbone: deps.embedder.id }));
+      results.set(p.key, (await stillSame(deps.store, p.key, p.info)) ? { key: p.key, status: 'embedded' } : 'changed');
+    } catch (error) {
+      fail(p.key, error);
+    }
+  });
+  return results;
+}
+
+async function resolve(key: string, deps: ExtractDeps, cache: EmbeddingCache): Promise<Resolution> {
+  const { store, embedder } = deps;
+  if (!isDatasetKey(key)) return { done: { key, status: 'ignored' } };
+
+  const info = await store.head(key);
+  let parsed: DatasetObjectKey;
+  try {
+    parsed = parseDatasetKey(key);
+  } catch (error) {
+    // A key we cannot use (bad label, wrong depth): record why, so `status` shows it, and move on.
+    const dataset = datasetOfKey(key);
+    if (info === undefined) return removed(store, dataset, key);
+    const recordError = { code: isHeadstartError(error) ? error.code : 'invalid_key', message: describeError(error) };
+    await writeIfChanged(store, { key, ...(dataset === undefined ? {} : { dataset }), etag: info.etag, size: info.size, error: recordError, updatedAt: now() });
+    return (await stillSame(store, key, info)) ? { done: { key, status: 'rejected', error: recordError } } : 'changed';
+  }
+
+  if (info === undefined) return removed(store, parsed.dataset, key);
+
+  // A duplicate delivery of an event we already handled: the record matches the object as it is.
+  const existing = await readRecord(store, parsed.dataset, key);
+  if (existing !== undefined && existing.etag === info.etag && existing.label === parsed.label) {
+    if (existing.error !== undefined) return { done: { key, status: 'rejected', error: existing.error } };
+    if (existing.sha256 !== undefined && existing.backbone === embedder.id && (await cache.has(embedder.id, existing.sha256))) {
+      return { done: { key, status: 'cached' } };
+    }
+  }
+
+  const bytes = await store.get(key);
+  if (bytes === undefined) return removed(store, parsed.dataset, key);
+  const sha256 = sha256Hex(bytes);
+  if (await cache.has(embedder.id, sha256)) {
+    await writeIfChanged(store, baseRecord(key, parsed, info, { sha256, backbone: embedder.id }));
+    return (await stillSame(store, key, info)) ? { done: { key, status: 'cached' } } : 'changed';
+  }
+  return { pending: { key, parsed, info, bytes, sha256 } };
+}
+
+/** The object is gone: drop its record, unless it came back while we did (then look again). */
+async function removed(store: ObjectStore, dataset: string | undefined, key: string): Promise<Resolution> {
+  await deleteRecord(store, dataset, key);
+  return (await store.head(key)) === undefined ? { done: { key, status: 'removed' } } : 'changed';
+}
+
+function baseRecord(key: string, parsed: DatasetObjectKey, info: ObjectInfo, extra: Partial<ObjectRecord>): ObjectRecord {
+  return { key, dataset: parsed.dataset, label: parsed.label, file: parsed.file, etag: info.etag, size: info.size, ...extra, updatedAt: now() };
+}
+
+/** Skips the write when only the timestamp would change, so duplicate events cost no PUT. */
+async function writeIfChanged(store: ObjectStore, record: ObjectRecord): Promise<void> {
+  const existing = await readRecord(store, record.dataset, record.key);
+  if (existing !== undefined && sameRecord(existing, record)) return;
+  await writeRecord(store, record);
+}
+
+function sameRecord(a: ObjectRecord, b: ObjectRecord): boolean {
+  const strip = ({ updatedAt: _ignored, ...rest }: ObjectRecord): string => JSON.stringify(rest, Object.keys(rest).sort());
+  return strip(a) === strip(b);
+}
+
+/** Re-reads the object after writing its record: if it changed meanwhile, the record may be stale. */
+async function stillSame(store: ObjectStore, key: string, info: ObjectInfo): Promise<boolean> {
+  const now = await store.head(key);
+  return now !== undefined && now.etag === info.etag;
+}
+
+function now(): string {
+  return new Date().toISOString();
+}

@@ -1,0 +1,115 @@
+/**
+ * Prediction: image bytes -> the backbone (same preprocessing as extraction) -> the dataset's
+ * current head -> top-k labels. The infer Lambda, the local server and the CLI share it.
+ *
+ * The backbone is loaded once by the caller; heads are loaded per (dataset, version) and cached.
+ * The current pointer is re-read (at most every `pointerTtlMs`), so a newly promoted version is
+ * served without a redeploy, and each answer names the one version that computed it.
+ */
+import { BackboneMismatchError, InvalidImageError, ModelNotFoundError } from '../errors.js';
+import { HeadModel } from '../head/HeadModel.js';
+import type { ModelManifest } from '../registry/ModelManifest.js';
+import { ModelRegistry } from '../registry/ModelRegistry.js';
+import type { ObjectStore } from '../ports/ObjectStore.js';
+import type { Embedder } from './extract.js';
+
+export interface LabelProbability {
+  label: string;
+  probability: number;
+}
+
+export interface Prediction {
+  label: string;
+  probability: number;
+  top: LabelProbability[];
+  /** The model version that computed this prediction. */
+  model: string;
+}
+
+export interface LoadedModel {
+  manifest: ModelManifest;
+  head: HeadModel;
+}
+
+export interface PredictorOptions {
+  /** How long a read of the current pointer is trusted; 0 reads it on every request. */
+  pointerTtlMs?: number;
+  topK?: number;
+}
+
+export class Predictor {
+  private readonly registry: ModelRegistry;
+  private readonly models = new Map<string, Promise<LoadedModel>>();
+  private readonly pointers = new Map<string, { version: string; readAt: number }>();
+
+  constructor(
+    store: ObjectStore,
+    private readonly embedder: Embedder,
+    private readonly options: PredictorOptions = {},
+  ) {
+    this.registry = new ModelRegistry(store);
+  }
+
+  /** The version currently served for a dataset (ModelNotFoundError when it has none). */
+  async currentVersion(dataset: string): Promise<string> {
+    const ttl = this.options.pointerTtlMs ?? 0;
+    const cached = this.pointers.get(dataset);
+    if (cached !== undefined && Date.now() - cached.readAt < ttl) return cached.version;
+    const pointer = await this.registry.pointer(dataset);
+    if (pointer === undefined) {
+      throw new ModelNotFoundError(`dataset "${dataset}" has no trained model yet; train it first`, { context: { dataset } });
+    }
+    this.pointers.set(dataset, { version: pointer.version, readAt: Date.now() });
+    return pointer.version;
+  }
+
+  /** Loads (once) and returns a version's head, refusing heads made for another backbone. */
+  async model(dataset: string, version: string): Promise<LoadedModel> {
+    const cacheKey = `${dataset}\u0000${version}`;
+    let loading = this.models.get(cacheKey);
+    if (loading === undefined) {
+      loading = this.load(dataset, version);
+      this.models.set(cacheKey, loading);
+      loading.catch(() => this.models.delete(cacheKey));
+    }
+    return loading;
+  }
+
+  private async load(dataset: string, version: string): Promise<LoadedModel> {
+    const manifest = await this.registry.manifest(dataset, version);
+    if (manifest.backbone.id !== this.embedder.id) {
+      throw new BackboneMismatchError(
+        `model ${dataset}/${version} was trained on backbone ${manifest.backbone.id}, but this server runs ${this.embedder.id}`,
+        { context: { dataset, version, modelBackbone: manifest.backbone.id, servedBackbone: this.embedder.id } },
+      );
+    }
+    const head = await HeadModel.load(await this.registry.file(dataset, version, manifest.files.head));
+    return { manifest, head };
+  }
+
+  /**
+   * Predicts each image with the dataset's current version (or the version given). A bad image
+   * yields its InvalidImageError in its slot; the others are still answered.
+   */
+  async predict(dataset: string, images: Uint8Array[], version?: string): Promise<Array<Prediction | InvalidImageError>> {
+    const chosen = version ?? (await this.currentVersion(dataset));
+    const { manifest, head } = await this.model(dataset, chosen);
+    const embedded = await this.embedder.embedImages(images);
+    const good = embedded.filter((e): e is Float32Array => e instanceof Float32Array);
+    const probabilities = good.length > 0 ? await head.predict(good) : new Float32Array(0);
+    const k = manifest.labels.length;
+    let row = 0;
+    return embedded.map((e) => {
+      if (!(e instanceof Float32Array)) return e;
+      const p = probabilities.subarray(row * k, (row + 1) * k);
+      row++;
+      return toPrediction(p, manifest.labels, chosen, this.options.topK ?? 5);
+    });
+  }
+}
+
+export function toPrediction(probabilities: Float32Array, labels: readonly string[], version: string, topK: number): Prediction {
+  const ranked = labels.map((label, i) => ({ label, probability: probabilities[i] ?? 0 })).sort((a, b) => b.probability - a.probability);
+  const best = ranked[0] ?? { label: '', probability: 0 };
+  return { label: best.label, probability: best.probability, top: ranked.slice(0, Math.min(topK, ranked.length)), model: version };
+}

@@ -1,0 +1,64 @@
+/**
+ * model.json: everything needed to use, audit and reproduce a model version. The head (head.onnx)
+ * only maps an embedding to probabilities; this file says which backbone and preprocessing produced
+ * those embeddings, so a head never runs on another backbone's embeddings.
+ */
+export interface ClassMetrics {
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+}
+
+export interface ModelMetrics {
+  accuracy: number;
+  macroF1: number;
+  n: number;
+  labels: string[];
+  perClass: Record<string, ClassMetrics>;
+  /** confusion[true][predicted], in `labels` order. */
+  confusion: number[][];
+}
+
+export interface BackboneRef {
+  id: string;
+  name: string;
+  sha256: string;
+  embeddingSize: number;
+}
+
+export interface ExcludedImage {
+  key: string;
+  reason: string;
+}
+
+export interface ModelManifest {
+  dataset: string;
+  version: string;
+  createdAt: string;
+  labels: string[];
+  backbone: BackboneRef;
+  /** The preprocessing the backbone's embeddings were made with (from its catalogue entry). */
+  preprocessing: unknown;
+  head: { kind: 'linear' | 'mlp'; hidden?: number; lambda: number; file: string };
+  /** Validation metrics: out-of-fold predictions of the cross-validated head. */
+  metrics: ModelMetrics;
+  training: {
+    seed: number;
+    folds: number;
+    lambdas: number[];
+    device: string;
+    durationMs: number;
+    imagesPerLabel: Record<string, number>;
+    curve: number[];
+  };
+  data: {
+    /** sha256 over the sorted (label, content hash) pairs the head was trained on. */
+    fingerprint: string;
+    images: number;
+    excluded: ExcludedImage[];
+  };
+  files: { head: string; standalone?: string; report?: string };
+  /** Extra analyses (transferability, learning curve, out-of-domain calibration) when present. */
+  [extra: string]: unknown;
+}
