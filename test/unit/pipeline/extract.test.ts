@@ -1,0 +1,121 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FsObjectStore } from '../../../src/adapters/local/FsObjectStore.js';
+import { readDatasetRecords, readRejectedRecords } from '../../../src/dataset/records.js';
+import { extractObjects } from '../../../src/pipeline/extract.js';
+import { datasetStatus } from '../../../src/pipeline/status.js';
+import type { ObjectEvent } from '../../../src/ports/ObjectEvent.js';
+import { listAll } from '../../../src/ports/ObjectStore.js';
+import { FakeEmbedder, tempStore } from '../../helpers/fakes.js';
+
+let n = 0;
+const created = (key: string): ObjectEvent => ({ id: `e${n++}`, kind: 'created', key });
+const removed = (key: string): ObjectEvent => ({ id: `e${n++}`, kind: 'removed', key });
+
+/** Everything extraction wrote, minus timestamps: the state two deliveries must agree on. */
+async function snapshot(store: FsObjectStore): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const o of [...(await listAll(store, 'records/')), ...(await listAll(store, 'embeddings/'))]) {
+    const text = Buffer.from((await store.get(o.key)) ?? []).toString(o.key.endsWith('.json') ? 'utf8' : 'hex');
+    out[o.key] = text.replace(/"updatedAt": "[^"]+"/, '');
+  }
+  return out;
+}
+
+describe('extractObjects', () => {
+  let store: FsObjectStore;
+  let cleanup: () => Promise<void>;
+  let embedder: FakeEmbedder;
+  beforeEach(async () => {
+    ({ store, cleanup } = await tempStore());
+    embedder = new FakeEmbedder();
+  });
+  afterEach(async () => cleanup());
+
+  it('embeds each new object once, in one backbone run, and records its label', async () => {
+    await store.put('datasets/ds/ants/a.jpg', 'aaa');
+    await store.put('datasets/ds/bees/b.jpg', 'bbb');
+    const result = await extractObjects([created('datasets/ds/ants/a.jpg'), created('datasets/ds/bees/b.jpg')], { store, embedder });
+    expect(result.failedIds).toEqual([]);
+    expect(result.outcomes.map((o) => o.status).sort()).toEqual(['embedded', 'embedded']);
+    expect(embedder.calls).toBe(1);
+    const status = await datasetStatus(store, 'ds');
+    expect(status.labels).toEqual({ ants: 1, bees: 1 });
+    expect(status.pending).toBe(0);
+  });
+
+  it('never embeds the same bytes twice, across keys and deliveries', async () => {
+    await store.put('datasets/ds/ants/a.jpg', 'same');
+    await store.put('datasets/ds/ants/copy.jpg', 'same');
+    await extractObjects([created('datasets/ds/ants/a.jpg'), created('datasets/ds/ants/copy.jpg')], { store, embedder });
+    const again = await extractObjects([created('datasets/ds/ants/a.jpg')], { store, embedder });
+    expect(embedder.embedded).toBe(1);
+    expect(again.outcomes[0]?.status).toBe('cached');
+  });
+
+  it('converges on the same state whatever the order and number of deliveries', async () => {
+    const keys = ['datasets/ds/ants/a.jpg', 'datasets/ds/bees/b.jpg', 'datasets/ds/bees/gone.jpg'];
+    const clean = await tempStore();
+    try {
+      for (const [i, key] of keys.entries()) {
+        await store.put(key, `img${i}`);
+        await clean.store.put(key, `img${i}`);
+      }
+      await store.delete(keys[2]!);
+      await clean.store.delete(keys[2]!);
+      await extractObjects([created(keys[0]!), created(keys[1]!)], { store: clean.store, embedder: new FakeEmbedder() });
+      // Duplicated and reversed, with the stale created event of the deleted key after its removal.
+      const noisy = [removed(keys[2]!), created(keys[1]!), created(keys[2]!), created(keys[0]!), created(keys[1]!), created(keys[2]!)];
+      await extractObjects(noisy, { store, embedder });
+      await extractObjects(noisy.slice().reverse(), { store, embedder });
+      expect(await snapshot(store)).toEqual(await snapshot(clean.store));
+    } finally {
+      await clean.cleanup();
+    }
+  });
+
+  it('follows an overwrite: the record describes the bytes that are there now', async () => {
+    const key = 'datasets/ds/ants/a.jpg';
+    await store.put(key, 'v1');
+    const firstEvent = created(key);
+    await store.put(key, 'v2 is longer');
+    await extractObjects([firstEvent], { store, embedder });
+    const [record] = await readDatasetRecords(store, 'ds');
+    expect(record?.size).toBe('v2 is longer'.length);
+  });
+
+  it('drops the record when the object is deleted, even if a created event arrives afterwards', async () => {
+    const key = 'datasets/ds/ants/a.jpg';
+    await store.put(key, 'x');
+    await extractObjects([created(key)], { store, embedder });
+    await store.delete(key);
+    await extractObjects([removed(key), created(key)], { store, embedder });
+    expect(await readDatasetRecords(store, 'ds')).toEqual([]);
+  });
+
+  it('records a rejected image with its reason and does not retry it', async () => {
+    await store.put('datasets/ds/ants/notes.jpg', 'BAD text pretending to be a JPEG');
+    await store.put('datasets/ds/ants/ok.jpg', 'fine');
+    const result = await extractObjects([created('datasets/ds/ants/notes.jpg'), created('datasets/ds/ants/ok.jpg')], { store, embedder });
+    expect(result.failedIds).toEqual([]);
+    const status = await datasetStatus(store, 'ds');
+    expect(status.labels).toEqual({ ants: 1 });
+    expect(status.failures).toEqual([{ key: 'datasets/ds/ants/notes.jpg', code: 'not_an_image', error: expect.stringContaining('not an image') }]);
+  });
+
+  it('records keys of the wrong shape, and ignores keys outside datasets/', async () => {
+    await store.put('datasets/ds/no-label.jpg', 'x');
+    await store.put('datasets/_bad/a/b.jpg', 'y');
+    const result = await extractObjects([created('datasets/ds/no-label.jpg'), created('datasets/_bad/a/b.jpg'), created('models/x.json')], { store, embedder });
+    expect(result.outcomes.map((o) => o.status).sort()).toEqual(['ignored', 'rejected', 'rejected']);
+    expect((await datasetStatus(store, 'ds')).failures[0]?.error).toContain('datasets/<dataset>/<label>/<file>');
+    expect((await readRejectedRecords(store)).map((r) => r.key)).toEqual(['datasets/_bad/a/b.jpg']);
+  });
+
+  it('hands back only the failing events when the embedder breaks', async () => {
+    await store.put('datasets/ds/ants/a.jpg', 'a');
+    const broken = { id: embedder.id, embedImages: async () => Promise.reject(new Error('session crashed')) };
+    const event = created('datasets/ds/ants/a.jpg');
+    const result = await extractObjects([event, created('models/ignored')], { store, embedder: broken });
+    expect(result.failedIds).toEqual([event.id]);
+  });
+});
