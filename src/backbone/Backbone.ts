@@ -1,0 +1,188 @@
+/**
+ * A loaded backbone: one onnxruntime session plus the preprocessing from its catalogue entry.
+ * Loading (hash check, optional graph surgery, session creation) is the expensive part, so
+ * callers keep the instance; embedding and classifying reuse its single session.
+ */
+import { readFile } from 'node:fs/promises';
+import { float32, OnnxSession, type Device } from '../backend/onnx.js';
+import { BadRequestError, HeadstartError, InferenceError, InvalidImageError } from '../errors.js';
+import { preprocess, preprocessBatch } from '../image/preprocess.js';
+import { DEFAULT_LIMITS, type ImageLimits } from '../image/validate.js';
+import { addEmbeddingOutput } from './addEmbeddingOutput.js';
+import { DEFAULT_BACKBONE, type BackboneSpec } from './catalogue.js';
+import { resolveBackbone, type BackboneLocation, type ResolvedBackbone } from './resolveBackbone.js';
+
+export interface BackboneLoadOptions extends BackboneLocation {
+  device?: Device;
+  /** Images per onnxruntime run; bounds memory (32 x 3x224x224 float32 = 19 MB of input). */
+  batchSize?: number;
+  /** Images decoded at once by `embedImages`. */
+  decodeConcurrency?: number;
+  limits?: ImageLimits;
+  intraOpThreads?: number;
+}
+
+export interface Classification {
+  label: string;
+  index: number;
+  probability: number;
+}
+
+/** Name of the output the session is asked for when embedding. */
+const ADDED_OUTPUT = 'embedding';
+
+function softmax(logits: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  const out = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp((logits[i] as number) - max);
+  for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) / sum;
+  return out;
+}
+
+export class Backbone {
+  readonly id: string;
+  readonly embeddingSize: number;
+  private readonly inputLength: number;
+
+  private constructor(
+    readonly spec: BackboneSpec,
+    resolved: ResolvedBackbone,
+    private readonly session: OnnxSession,
+    private readonly embeddingOutput: string,
+    private readonly labels: readonly string[] | undefined,
+    private readonly options: Required<Pick<BackboneLoadOptions, 'batchSize' | 'limits'>> & Pick<BackboneLoadOptions, 'decodeConcurrency'>,
+  ) {
+    this.id = resolved.id;
+    this.embeddingSize = spec.embeddingSize;
+    this.inputLength = spec.inputShape[0] * spec.inputShape[1] * spec.inputShape[2];
+  }
+
+  /** Resolves (and sha256-checks) the model file, applies the embedding surgery if the spec asks, opens one session. */
+  static async load(specOrName: BackboneSpec | string = DEFAULT_BACKBONE, options: BackboneLoadOptions = {}): Promise<Backbone> {
+    const resolved = await resolveBackbone(specOrName, options);
+    const { spec } = resolved;
+    if (spec.preprocessing.crop !== spec.inputShape[1] || spec.preprocessing.crop !== spec.inputShape[2]) {
+      throw new HeadstartError(
+        `backbone "${spec.name}": preprocessing crops ${spec.preprocessing.crop}px but the input is ${spec.inputShape.join('x')}`,
+        'invalid_backbone_entry',
+      );
+    }
+
+    let model: string | Uint8Array = resolved.modelPath;
+    let embeddingOutput: string;
+    if ('output' in spec.embedding) {
+      embeddingOutput = spec.embedding.output;
+    } else {
+      model = addEmbeddingOutput(await readFile(resolved.modelPath), spec.embedding.featureTensor, { outputName: ADDED_OUTPUT, channels: spec.embeddingSize });
+      embeddingOutput = ADDED_OUTPUT;
+    }
+    const session = await OnnxSession.create(model, { device: options.device ?? 'cpu', ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}) });
+    for (const name of [embeddingOutput, ...(spec.classifierOutput ? [spec.classifierOutput] : [])]) {
+      if (!session.outputNames.includes(name)) {
+        await session.release();
+        throw new HeadstartError(`backbone "${spec.name}" has no output "${name}" (outputs: ${session.outputNames.join(', ')})`, 'invalid_backbone_entry');
+      }
+    }
+    if (!session.inputNames.includes(spec.inputName)) {
+      await session.release();
+      throw new HeadstartError(`backbone "${spec.name}" has no input "${spec.inputName}" (inputs: ${session.inputNames.join(', ')})`, 'invalid_backbone_entry');
+    }
+
+    const labels = resolved.labelsPath
+      ? (await readFile(resolved.labelsPath, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0)
+      : undefined;
+    return new Backbone(spec, resolved, session, embeddingOutput, labels, {
+      batchSize: options.batchSize ?? 32,
+      limits: options.limits ?? DEFAULT_LIMITS,
+      decodeConcurrency: options.decodeConcurrency,
+    });
+  }
+
+  /** The facts a head or an embedding record keeps about the backbone that made its inputs. */
+  get ref(): { id: string; name: string; sha256: string; embeddingSize: number } {
+    return { id: this.id, name: this.spec.name, sha256: this.spec.sha256, embeddingSize: this.embeddingSize };
+  }
+
+  get device(): Device {
+    return this.session.device;
+  }
+
+  /** Can {@link classify} run: a logits output and a labels file were found. */
+  get canClassify(): boolean {
+    return this.spec.classifierOutput !== undefined && this.labels !== undefined;
+  }
+
+  private async runBatch(inputs: readonly Float32Array[], output: string): Promise<Float32Array[]> {
+    const [, h, w] = this.spec.inputShape;
+    const batch = new Float32Array(inputs.length * this.inputLength);
+    inputs.forEach((x, i) => batch.set(x, i * this.inputLength));
+    const result = (await this.session.run({ [this.spec.inputName]: float32(batch, [inputs.length, 3, h, w]) }, [output]))[output];
+    const width = result ? result.data.length / inputs.length : 0;
+    if (!result || !(result.data instanceof Float32Array) || result.dims[0] !== inputs.length || !Number.isInteger(width)) {
+      throw new InferenceError(`backbone "${this.spec.name}" returned ${result ? `${result.type}[${result.dims.join(',')}]` : 'nothing'} for ${output}`, {
+        context: { batch: inputs.length },
+      });
+    }
+    // Copies, so each row owns its buffer (callers store them independently).
+    return inputs.map((_, i) => (result.data as Float32Array).slice(i * width, (i + 1) * width));
+  }
+
+  /**
+   * Preprocessed images (each CHW float32 of 3*H*W, from {@link preprocess} with this backbone's
+   * spec) -> embeddings, in order, run in chunks of `batchSize`.
+   */
+  async embed(batch: readonly Float32Array[]): Promise<Float32Array[]> {
+    batch.forEach((x, i) => {
+      if (x.length !== this.inputLength) {
+        throw new BadRequestError(`input ${i} has ${x.length} values; backbone "${this.spec.name}" takes ${this.inputLength} (${this.spec.inputShape.join('x')})`, 'bad_input_shape');
+      }
+    });
+    const out: Float32Array[] = [];
+    for (let start = 0; start < batch.length; start += this.options.batchSize) {
+      const rows = await this.runBatch(batch.slice(start, start + this.options.batchSize), this.embeddingOutput);
+      for (const row of rows) {
+        if (row.length !== this.embeddingSize) {
+          throw new InferenceError(`backbone "${this.spec.name}" made embeddings of ${row.length} values; its catalogue entry says ${this.embeddingSize}`);
+        }
+        out.push(row);
+      }
+    }
+    return out;
+  }
+
+  /** Image bytes -> embeddings; an image that cannot be used gets its {@link InvalidImageError} in its slot. */
+  async embedImages(images: readonly Uint8Array[]): Promise<Array<Float32Array | InvalidImageError>> {
+    const prepared = await preprocessBatch(images, this.spec.preprocessing, {
+      limits: this.options.limits,
+      ...(this.options.decodeConcurrency ? { concurrency: this.options.decodeConcurrency } : {}),
+    });
+    const good = prepared.flatMap((p, i) => (p instanceof Float32Array ? [{ i, p }] : []));
+    const embeddings = await this.embed(good.map((g) => g.p));
+    const results: Array<Float32Array | InvalidImageError> = [...prepared];
+    good.forEach((g, k) => (results[g.i] = embeddings[k] as Float32Array));
+    return results;
+  }
+
+  /** ImageNet (or whatever the labels file holds) top-k for one image: softmax of the classifier output. */
+  async classify(bytes: Uint8Array, topK = 5): Promise<Classification[]> {
+    const output = this.spec.classifierOutput;
+    if (!output || !this.labels) {
+      throw new BadRequestError(`backbone "${this.spec.name}" cannot classify: it has ${output ? 'no labels file' : 'no classifier output'}`, 'cannot_classify');
+    }
+    const x = await preprocess(bytes, this.spec.preprocessing, this.options.limits);
+    const [logits] = await this.runBatch([x], output);
+    if (!logits || logits.length !== this.labels.length) {
+      throw new InferenceError(`backbone "${this.spec.name}" has ${logits?.length ?? 0} classes but ${this.labels.length} labels`);
+    }
+    const probabilities = softmax(logits);
+    return Array.from(probabilities, (probability, index) => ({ label: this.labels![index] as string, index, probability }))
+      .sort((a, b) => b.probability - a.probability)
+      .slice(0, Math.max(0, topK));
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * The backbones headstart knows by name. Everything a caller needs to use one, the preprocessing
+ * included, lives in its entry, so no caller hard-codes input sizes or the ImageNet mean.
+ */
+import type { PreprocessSpec } from '../image/preprocess.js';
+
+/** Where the embedding comes from: a graph output, or an internal feature map we mean-pool. */
+export type EmbeddingSource = { output: string } | { featureTensor: string; pool: 'mean' };
+
+export interface BackboneSpec {
+  /** Lower-case name, safe in S3 keys and file names. */
+  name: string;
+  /** Model file: a bare name is looked up in the models folder; an absolute path is used as is. */
+  file: string;
+  /** sha256 of the model file, hex. */
+  sha256: string;
+  inputName: string;
+  /** One image, CHW. */
+  inputShape: readonly [3, number, number];
+  preprocessing: PreprocessSpec;
+  embedding: EmbeddingSource;
+  embeddingSize: number;
+  /** Logits output, for `classify`. */
+  classifierOutput?: string;
+  /** Class names, one a line in output order; a bare name is looked up next to the model. */
+  labelsFile?: string;
+  /** Where `npm run fetch-models` gets the file; absent for files that cannot be downloaded. */
+  source?: { url: string; sha256: string };
+  description?: string;
+}
+
+/** torchvision's ImageNet evaluation transform, which the MobileNetV2 entries were trained with. */
+export const IMAGENET_PREPROCESSING: PreprocessSpec = Object.freeze({
+  resizeShorter: 256,
+  crop: 224,
+  mean: Object.freeze([0.485, 0.456, 0.406] as const),
+  std: Object.freeze([0.229, 0.224, 0.225] as const),
+  interpolation: 'bilinear',
+});
+
+const ZOO = 'https://github.com/onnx/models/raw/main/validated/vision/classification/mobilenet/model';
+
+export const IMAGENET_LABELS_FILE = 'imagenet_classes.txt';
+
+export const DEFAULT_BACKBONE = 'mobilenetv2-12-fp32-embed';
+
+export const CATALOGUE: readonly BackboneSpec[] = Object.freeze([
+  {
+    name: 'mobilenetv2-12-fp32-embed',
+    file: 'mobilenetv2-12-fp32-embed.onnx',
+    sha256: '0a4188c54960d764d85608930b03d1bfc45a213a426fbc80c4d93615c3a676db',
+    inputName: 'input',
+    inputShape: [3, 224, 224],
+    preprocessing: IMAGENET_PREPROCESSING,
+    embedding: { output: 'embedding' },
+    embeddingSize: 1280,
+    classifierOutput: 'output',
+    labelsFile: IMAGENET_LABELS_FILE,
+    description:
+      'MobileNetV2 (ImageNet-1k) as plain float32 with an `embedding` output: the int8 zoo model dequantized. ' +
+      'Same numbers on AVX-512, AVX2 and SSE4.1 CPUs. Derived file, not downloadable: it ships in the shared models folder.',
+  },
+  {
+    name: 'mobilenetv2-12-int8',
+    file: 'mobilenetv2-12-int8.onnx',
+    sha256: 'cc028fe6cae7bc11a4ff53cfc9b79c920e8be65ce33a904ec3e2a8f66d77f95f',
+    inputName: 'input',
+    inputShape: [3, 224, 224],
+    preprocessing: IMAGENET_PREPROCESSING,
+    // Float output of the DequantizeLinear after the last 1x1 conv + ReLU6, [N,1280,7,7].
+    embedding: { featureTensor: '627', pool: 'mean' },
+    embeddingSize: 1280,
+    classifierOutput: 'output',
+    labelsFile: IMAGENET_LABELS_FILE,
+    source: { url: `${ZOO}/mobilenetv2-12-int8.onnx`, sha256: 'cc028fe6cae7bc11a4ff53cfc9b79c920e8be65ce33a904ec3e2a8f66d77f95f' },
+    description:
+      'ONNX Model Zoo MobileNetV2 int8 (QLinear ops). Its numbers differ between CPUs with and without VNNI: ' +
+      'do not mix embeddings made on different hosts.',
+  },
+  {
+    name: 'mobilenetv2-12',
+    file: 'mobilenetv2-12.onnx',
+    // Pinned by several public projects for this exact zoo file (13,964,571 bytes).
+    sha256: 'c0c3f76d93fa3fd6580652a45618618a220fced18babf65774ed169de0432ad5',
+    inputName: 'input',
+    inputShape: [3, 224, 224],
+    preprocessing: IMAGENET_PREPROCESSING,
+    // PyTorch export naming: Conv_95 -> 627, Clip_96 (ReLU6) -> 463, GlobalAveragePool_97 -> 464.
+    // 463 is the post-ReLU6 map, the same tensor the int8 file calls 627 (its quantizer fused the Clip).
+    embedding: { featureTensor: '463', pool: 'mean' },
+    embeddingSize: 1280,
+    classifierOutput: 'output',
+    labelsFile: IMAGENET_LABELS_FILE,
+    source: { url: `${ZOO}/mobilenetv2-12.onnx`, sha256: 'c0c3f76d93fa3fd6580652a45618618a220fced18babf65774ed169de0432ad5' },
+    description: 'ONNX Model Zoo MobileNetV2 float32, as released; `npm run fetch-models` downloads it.',
+  },
+] satisfies BackboneSpec[]);
+
+/** `name@<first 16 hex of sha256>`: names both the network and the exact file, and is safe in keys. */
+export function backboneId(spec: Pick<BackboneSpec, 'name' | 'sha256'>): string {
+  return `${spec.name}@${spec.sha256.slice(0, 16)}`;
+}
+
+export function findCatalogueEntry(name: string): BackboneSpec | undefined {
+  return CATALOGUE.find((spec) => spec.name === name);
+}
