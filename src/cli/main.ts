@@ -1,1 +1,136 @@
-console.log("hi", process.argv.slice(2))
+/**
+ * `npx headstart <command>`: the local edge. It parses arguments, calls the core through the local
+ * runtime, and formats output. Scripts depend on the commands, flags and JSON shapes below.
+ */
+import { Command, CommanderError } from 'commander';
+import { describeError, isHeadstartError } from '../errors.js';
+import { localConfig } from '../config.js';
+import { LocalRuntime } from '../local/LocalRuntime.js';
+import { uploadCommand } from './commands/upload.js';
+import { trainCommand } from './commands/train.js';
+import { evalCommand } from './commands/eval.js';
+import { predictCommand } from './commands/predict.js';
+import { statusCommand } from './commands/status.js';
+import { modelsCommand, promoteCommand, rollbackCommand } from './commands/models.js';
+import { serveCommand } from './commands/serve.js';
+import { demoCommand } from './commands/demo.js';
+import { UsageError } from './output.js';
+
+/** Opens the runtime for a command and always closes it, so the process can exit. */
+export async function withRuntime<T>(fn: (runtime: LocalRuntime) => Promise<T>): Promise<T> {
+  const runtime = await LocalRuntime.open(localConfig());
+  try {
+    return await fn(runtime);
+  } finally {
+    await runtime.close();
+  }
+}
+
+function program(): Command {
+  const cli = new Command('headstart')
+    .description('Image classifiers from a few labelled images: a frozen ImageNet backbone and a small trained head.')
+    .showHelpAfterError()
+    .exitOverride();
+
+  cli
+    .command('upload')
+    .description('upload <folder>/<label>/<file> images into a dataset and extract their embeddings')
+    .argument('<folder>', 'folder with one sub-folder per label')
+    .requiredOption('--dataset <name>', 'dataset to upload into')
+    .option('--json', 'print the summary as JSON')
+    .action(async (folder: string, options: { dataset: string; json?: boolean }) => withRuntime((rt) => uploadCommand(rt, folder, options)));
+
+  cli
+    .command('train')
+    .description('train a head on the dataset, publish it as a new version and make it current')
+    .argument('<name>', 'dataset')
+    .option('--json', 'print the model summary as JSON')
+    .option('--hidden <units>', 'add one hidden layer of this many units', (v) => parsePositiveInt(v, '--hidden'))
+    .option('--seed <n>', 'random seed (training is deterministic for a seed)', (v) => parsePositiveInt(v, '--seed', true), 0)
+    .action(async (name: string, options: { json?: boolean; hidden?: number; seed: number }) => withRuntime((rt) => trainCommand(rt, name, options)));
+
+  cli
+    .command('eval')
+    .description("predict every image of a labelled folder with the dataset's current model and score it")
+    .argument('<name>', 'dataset')
+    .argument('<folder>', 'folder with one sub-folder per label')
+    .option('--json', 'print JSON { accuracy, macroF1, n, perClass, confusion, labels }')
+    .action(async (name: string, folder: string, options: { json?: boolean }) => withRuntime((rt) => evalCommand(rt, name, folder, options)));
+
+  cli
+    .command('predict')
+    .description('predict images (files or folders) with the current model')
+    .argument('<name>', 'dataset')
+    .argument('<paths...>', 'image files or folders')
+    .option('--json', 'one JSON line per image')
+    .action(async (name: string, paths: string[], options: { json?: boolean }) => withRuntime((rt) => predictCommand(rt, name, paths, options)));
+
+  cli
+    .command('status')
+    .description('images per label, pending work, failures and the current model')
+    .argument('[name]', 'dataset (all datasets when omitted)')
+    .option('--json', 'print JSON')
+    .action(async (name: string | undefined, options: { json?: boolean }) => withRuntime((rt) => statusCommand(rt, name, options)));
+
+  cli
+    .command('models')
+    .description("list a dataset's model versions")
+    .argument('<name>', 'dataset')
+    .option('--json', 'print JSON')
+    .action(async (name: string, options: { json?: boolean }) => withRuntime((rt) => modelsCommand(rt, name, options)));
+
+  cli
+    .command('promote')
+    .description('make a version current')
+    .argument('<name>', 'dataset')
+    .argument('<version>', 'model version')
+    .action(async (name: string, version: string) => withRuntime((rt) => promoteCommand(rt, name, version)));
+
+  cli
+    .command('rollback')
+    .description('go back to the version that was current before')
+    .argument('<name>', 'dataset')
+    .action(async (name: string) => withRuntime((rt) => rollbackCommand(rt, name)));
+
+  cli
+    .command('serve')
+    .description('serve the HTTP API (127.0.0.1 unless --host says otherwise)')
+    .option('--port <n>', 'port', (v) => parsePositiveInt(v, '--port'), 8080)
+    .option('--host <address>', 'address to bind', '127.0.0.1')
+    .action(async (options: { port: number; host: string }) => serveCommand(options));
+
+  cli
+    .command('demo', { hidden: true })
+    .description('the quick-start demo (npm start): upload, train, evaluate and predict a sample set')
+    .option('--folder <path>', 'a labelled folder with train/ and test/ inside (default: the bundled Fashion-MNIST sample)')
+    .action(async (options: { folder?: string }) => demoCommand(options));
+
+  return cli;
+}
+
+function parsePositiveInt(value: string, flag: string, allowZero = false): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) throw new UsageError(`${flag} must be a whole number${allowZero ? '' : ' above 0'}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv, { from: 'user' });
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander already printed its message (unknown command, missing argument...).
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`headstart: ${error.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`headstart: ${describeError(error)}\n`);
+    if (!isHeadstartError(error) && process.env['HEADSTART_DEBUG']) process.stderr.write(`${(error as Error).stack ?? ''}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -59,6 +59,6 @@ export interface ModelManifest {
     excluded: ExcludedImage[];
   };
   files: { head: string; standalone?: string; report?: string };
-  /** Extra analyses (transferability, learning curve, out-of-domain calibration) when present. */
-  [extra: string]: unknown;
+  /** How the regularisation was chosen: every lambda's cross-validated scores. */
+  validation?: { balancedAccuracy: number; logLoss: number; lambdaScores: unknown[]; selection: string };
 }

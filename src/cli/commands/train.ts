@@ -1,0 +1,45 @@
+/** `headstart train <name> [--json]`: trains, publishes a version, prints its metrics. */
+import type { LocalRuntime } from '../../local/LocalRuntime.js';
+import { validateName } from '../../dataset/names.js';
+import type { ModelManifest } from '../../registry/ModelManifest.js';
+import { percent, printJson, printLine, table } from '../output.js';
+
+export function modelSummary(m: ModelManifest): Record<string, unknown> {
+  return {
+    dataset: m.dataset,
+    version: m.version,
+    backbone: m.backbone.id,
+    labels: m.labels,
+    images: m.data.images,
+    excluded: m.data.excluded,
+    head: m.head,
+    accuracy: m.metrics.accuracy,
+    macroF1: m.metrics.macroF1,
+    perClass: m.metrics.perClass,
+    confusion: m.metrics.confusion,
+    durationMs: m.training.durationMs,
+  };
+}
+
+export function printMetrics(metrics: ModelManifest['metrics']): void {
+  printLine(`accuracy ${percent(metrics.accuracy)}, macro-F1 ${metrics.macroF1.toFixed(3)} on ${metrics.n} images`);
+  const rows: (string | number)[][] = [['label', 'precision', 'recall', 'f1', 'support']];
+  for (const label of metrics.labels) {
+    const c = metrics.perClass[label];
+    if (c) rows.push([label, c.precision.toFixed(3), c.recall.toFixed(3), c.f1.toFixed(3), c.support]);
+  }
+  printLine(table(rows));
+}
+
+export async function trainCommand(runtime: LocalRuntime, name: string, options: { json?: boolean; hidden?: number; seed: number }): Promise<void> {
+  const dataset = validateName(name, 'dataset');
+  const manifest = await runtime.train(dataset, { seed: options.seed, ...(options.hidden ? { hidden: options.hidden } : {}) });
+  if (options.json) {
+    printJson(modelSummary(manifest));
+    return;
+  }
+  printLine(`published ${dataset} ${manifest.version} (current), ${manifest.head.kind} head on ${manifest.backbone.id}, lambda ${manifest.head.lambda}`);
+  printLine(`trained on ${manifest.data.images} images in ${(manifest.training.durationMs / 1000).toFixed(1)} s; validation (out-of-fold, ${manifest.training.folds} folds):`);
+  printMetrics(manifest.metrics);
+  for (const e of manifest.data.excluded) printLine(`  left out ${e.key}: ${e.reason}`);
+}

@@ -1,0 +1,90 @@
+/**
+ * `headstart upload <folder> --dataset <name>`: copies `<folder>/<label>/<file>` into the dataset
+ * (which queues extraction exactly as an S3 upload would), waits for extraction with a progress
+ * bar, and sums up: embedded, skipped (already cached), failed with reasons. Exit 0 when the
+ * upload itself worked, even if some images were refused.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import cliProgress from 'cli-progress';
+import { describeError } from '../../errors.js';
+import { datasetObjectKey } from '../../dataset/keys.js';
+import { validateName } from '../../dataset/names.js';
+import { readLabelledFolder } from '../../local/labelledFolder.js';
+import type { LocalRuntime } from '../../local/LocalRuntime.js';
+import type { ExtractOutcome } from '../../pipeline/extract.js';
+import { printJson, printLine } from '../output.js';
+
+export interface UploadSummary {
+  dataset: string;
+  uploaded: number;
+  embedded: number;
+  skipped: number;
+  failed: { file: string; error: string }[];
+}
+
+export async function upload(runtime: LocalRuntime, folder: string, dataset: string, onProgress?: (done: number, total: number) => void): Promise<UploadSummary> {
+  const name = validateName(dataset, 'dataset');
+  const { files, skipped } = await readLabelledFolder(folder);
+  const failed: { file: string; error: string }[] = skipped.map((s) => ({ file: s.path, error: s.reason }));
+
+  const fileByKey = new Map<string, string>();
+  const last = new Map<string, ExtractOutcome>();
+  const stop = runtime.onOutcomes((outcomes) => {
+    for (const o of outcomes) if (fileByKey.has(o.key)) last.set(o.key, o);
+    const done = [...last.values()].filter((o) => o.status !== 'failed').length;
+    onProgress?.(done, fileByKey.size);
+  });
+  try {
+    // The backbone loads while files are copied, not after.
+    const loading = runtime.backbone();
+    for (const f of files) {
+      let key: string;
+      try {
+        key = datasetObjectKey(name, f.label, f.file);
+      } catch (error) {
+        failed.push({ file: f.path, error: describeError(error) });
+        continue;
+      }
+      fileByKey.set(key, f.path);
+      await runtime.store.put(key, await readFile(f.path));
+    }
+    onProgress?.(0, fileByKey.size);
+    await loading;
+    await runtime.drain();
+  } finally {
+    stop();
+  }
+
+  let embedded = 0;
+  let cached = 0;
+  for (const [key, file] of fileByKey) {
+    const outcome = last.get(key);
+    if (outcome?.status === 'embedded') embedded++;
+    else if (outcome?.status === 'cached') cached++;
+    else if (outcome?.status === 'rejected') failed.push({ file, error: outcome.error?.message ?? 'rejected' });
+    else if (outcome?.status === 'failed') failed.push({ file, error: `extraction kept failing (dead-lettered): ${outcome.error?.message ?? ''}` });
+    else failed.push({ file, error: 'no extraction outcome was recorded' });
+  }
+  return { dataset: name, uploaded: fileByKey.size, embedded, skipped: cached, failed };
+}
+
+export async function uploadCommand(runtime: LocalRuntime, folder: string, options: { dataset: string; json?: boolean }): Promise<void> {
+  const bar = process.stderr.isTTY && !options.json ? new cliProgress.SingleBar({ format: 'extracting [{bar}] {value}/{total} images', clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
+  let started = false;
+  const summary = await upload(runtime, folder, options.dataset, (done, total) => {
+    if (!bar) return;
+    if (!started) {
+      bar.start(total, done);
+      started = true;
+    } else bar.update(done);
+  });
+  bar?.stop();
+  if (options.json) {
+    printJson(summary);
+    return;
+  }
+  printLine(`uploaded ${summary.uploaded} files from ${path.resolve(folder)} into dataset "${summary.dataset}"`);
+  printLine(`embedded ${summary.embedded}, skipped ${summary.skipped} (already cached), failed ${summary.failed.length}`);
+  for (const f of summary.failed) printLine(`  failed: ${f.file}: ${f.error}`);
+}

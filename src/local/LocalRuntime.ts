@@ -1,0 +1,110 @@
+/**
+ * The embedded runtime: everything the AWS deployment does, in one process on one machine.
+ *
+ *   folder store (plays S3, emits object events) -> LocalQueue (plays SQS + event source mapping)
+ *   -> extractObjects (the extract Lambda's handler) ; LocalJobRunner (plays Batch) -> trainDataset
+ *   ; Predictor + router (play the infer Lambda behind API Gateway)
+ *
+ * State lives under HEADSTART_HOME: bucket/ (the objects), queue.json (pending extraction work,
+ * so a crash loses nothing), and the jobs/ records inside the bucket.
+ */
+import path from 'node:path';
+import { FsObjectStore } from '../adapters/local/FsObjectStore.js';
+import { LocalQueue, type QueueMessage } from '../adapters/local/LocalQueue.js';
+import type { LocalConfig } from '../config.js';
+import { Backbone } from '../backbone/Backbone.js';
+import { extractObjects, type ExtractOutcome } from '../pipeline/extract.js';
+import { Predictor } from '../pipeline/predict.js';
+import { trainDataset, type TrainOptions } from '../pipeline/train.js';
+import type { ObjectEvent } from '../ports/ObjectEvent.js';
+import type { ModelManifest } from '../registry/ModelManifest.js';
+import { ModelRegistry } from '../registry/ModelRegistry.js';
+import type { ApiContext } from '../api/router.js';
+import { LocalJobRunner } from './LocalJobRunner.js';
+
+export type OutcomeListener = (outcomes: ExtractOutcome[]) => void;
+
+export class LocalRuntime {
+  readonly registry: ModelRegistry;
+  readonly jobs: LocalJobRunner;
+  private backboneLoading: Promise<Backbone> | undefined;
+  private predictorLoading: Promise<Predictor> | undefined;
+  private readonly listeners = new Set<OutcomeListener>();
+  private readonly sending = new Set<Promise<unknown>>();
+  private unsubscribe: (() => void) | undefined;
+
+  private constructor(
+    readonly config: LocalConfig,
+    readonly store: FsObjectStore,
+    readonly queue: LocalQueue,
+  ) {
+    this.registry = new ModelRegistry(store);
+    this.jobs = new LocalJobRunner(store, async (dataset) => this.train(dataset));
+  }
+
+  static async open(config: LocalConfig): Promise<LocalRuntime> {
+    const store = new FsObjectStore(path.join(config.home, 'bucket'));
+    const queue = await LocalQueue.open(path.join(config.home, 'queue.json'));
+    const runtime = new LocalRuntime(config, store, queue);
+    runtime.startExtraction();
+    return runtime;
+  }
+
+  /** The extraction backbone, loaded on first use and then kept (loading is the slow part). */
+  backbone(): Promise<Backbone> {
+    this.backboneLoading ??= Backbone.load(this.config.backbone);
+    return this.backboneLoading;
+  }
+
+  predictor(): Promise<Predictor> {
+    this.predictorLoading ??= this.backbone().then((backbone) => new Predictor(this.store, backbone));
+    return this.predictorLoading;
+  }
+
+  /** Hears the outcome of every extracted object (the CLI's progress bar and summary). */
+  onOutcomes(listener: OutcomeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves once every event sent so far has been extracted (or dead-lettered). */
+  async drain(): Promise<void> {
+    while (this.sending.size > 0) await Promise.allSettled([...this.sending]);
+    await this.queue.idle();
+  }
+
+  async train(dataset: string, options: TrainOptions = {}): Promise<ModelManifest> {
+    return trainDataset({ store: this.store, backbone: await this.backbone() }, dataset, { device: this.config.device, ...options });
+  }
+
+  apiContext(): ApiContext {
+    return { store: this.store, jobs: this.jobs, predictor: () => this.predictor() };
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe?.();
+    await this.queue.stop();
+    if (this.backboneLoading) await (await this.backboneLoading).release();
+  }
+
+  private startExtraction(): void {
+    // Object events go to the queue, as S3 notifications go to SQS.
+    this.unsubscribe = this.store.onEvent((event) => {
+      const sent = this.queue.send(JSON.stringify({ kind: event.kind, key: event.key }));
+      this.sending.add(sent);
+      const forget = (): void => void this.sending.delete(sent);
+      sent.then(forget, forget);
+      return sent.then(() => undefined);
+    });
+    this.queue.start(async (batch) => {
+      const result = await extractObjects(batch.map(toEvent), { store: this.store, embedder: await this.backbone() });
+      for (const listener of this.listeners) listener(result.outcomes);
+      return { failedIds: result.failedIds };
+    }, { batchSize: 16, visibilityTimeoutMs: 120_000, maxReceives: 5, retryDelayMs: 1_000 });
+  }
+}
+
+function toEvent(message: QueueMessage): ObjectEvent {
+  const body = JSON.parse(message.body) as { kind: ObjectEvent['kind']; key: string };
+  return { id: message.id, kind: body.kind, key: body.key };
+}

@@ -1,0 +1,89 @@
+/**
+ * Training a dataset end to end: cached embeddings -> cross-validated head -> head.onnx,
+ * standalone.onnx and model.json -> a new immutable version, made current only once complete.
+ * The local job runner, the CLI and the Batch job entry point all call {@link trainDataset}.
+ */
+import type { Device } from '../backend/onnx.js';
+import type { BackboneSpec } from '../backbone/catalogue.js';
+import { exportHead } from '../head/exportHead.js';
+import { exportStandalone } from '../head/exportStandalone.js';
+import type { ObjectStore } from '../ports/ObjectStore.js';
+import type { ModelManifest } from '../registry/ModelManifest.js';
+import { ModelRegistry } from '../registry/ModelRegistry.js';
+import { trainHead } from '../training/trainHead.js';
+import { loadTrainingData } from './trainingData.js';
+
+/** What training needs of the backbone: who it is, and its ONNX bytes for the standalone export. */
+export interface TrainingBackbone {
+  readonly id: string;
+  readonly spec: BackboneSpec;
+  /** The backbone graph with its pooled `embedding` output (added at load for feature-tensor backbones). */
+  modelBytes(): Promise<Uint8Array>;
+  /** Graph output holding the embedding. */
+  readonly embeddingOutput: string;
+}
+
+export interface TrainOptions {
+  hidden?: number;
+  seed?: number;
+  device?: Device;
+  lambdas?: number[];
+  folds?: number;
+  /** Publish without moving the current pointer. */
+  promote?: boolean;
+  /** Skip the standalone (image -> probabilities) export, e.g. in tests that only need the head. */
+  standalone?: boolean;
+}
+
+export async function trainDataset(
+  deps: { store: ObjectStore; backbone: TrainingBackbone },
+  dataset: string,
+  options: TrainOptions = {},
+): Promise<ModelManifest> {
+  const started = Date.now();
+  const { store, backbone } = deps;
+  const data = await loadTrainingData(store, dataset, backbone.id);
+  const head = await trainHead(data, {
+    ...(options.hidden ? { hidden: options.hidden } : {}),
+    ...(options.lambdas ? { lambdas: options.lambdas } : {}),
+    ...(options.folds ? { folds: options.folds } : {}),
+    seed: options.seed ?? 0,
+    device: options.device ?? 'cpu',
+  });
+  const headBytes = exportHead(head, { backboneId: backbone.id, metadata: { dataset } });
+  const files: Record<string, Uint8Array> = { 'head.onnx': headBytes };
+  if (options.standalone ?? true) {
+    files['standalone.onnx'] = exportStandalone(await backbone.modelBytes(), headBytes, { embeddingOutput: backbone.embeddingOutput });
+  }
+
+  const imagesPerLabel: Record<string, number> = {};
+  for (const index of data.labels) {
+    const label = data.classNames[index] as string;
+    imagesPerLabel[label] = (imagesPerLabel[label] ?? 0) + 1;
+  }
+  const { balancedAccuracy: _b, logLoss: _l, folds: _f, ...metrics } = head.metrics;
+  return new ModelRegistry(store).publish(
+    dataset,
+    {
+      labels: head.classNames,
+      backbone: { id: backbone.id, name: backbone.spec.name, sha256: backbone.spec.sha256, embeddingSize: backbone.spec.embeddingSize },
+      preprocessing: backbone.spec.preprocessing,
+      head: { kind: head.kind, ...(head.kind === 'mlp' ? { hidden: head.settings.hidden } : {}), lambda: head.lambda, file: 'head.onnx' },
+      metrics,
+      validation: { balancedAccuracy: head.metrics.balancedAccuracy, logLoss: head.metrics.logLoss, lambdaScores: head.lambdaScores, selection: head.settings.selection },
+      training: {
+        seed: head.settings.seed,
+        folds: head.settings.folds,
+        lambdas: head.settings.lambdas,
+        device: head.settings.device,
+        durationMs: Date.now() - started,
+        imagesPerLabel,
+        curve: head.trainingCurve,
+      },
+      data: { fingerprint: data.fingerprint, images: data.dims[0], excluded: data.excluded },
+      files: { head: 'head.onnx', ...(files['standalone.onnx'] ? { standalone: 'standalone.onnx' } : {}) },
+    },
+    files,
+    { promote: options.promote ?? true },
+  );
+}
