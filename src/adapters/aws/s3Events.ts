@@ -17,7 +17,10 @@ import type { S3EventRecord, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { ObjectEvent } from '../../ports/ObjectEvent.js';
 import type { ObjectEventBatch } from '../ObjectEventBatch.js';
 
-export function parseS3EventMessages(event: Pick<SQSEvent, 'Records'>): ObjectEventBatch {
+/** The parts of an SQS record this reads; a Lambda SQSEvent fits, as do messages from ReceiveMessage. */
+export type SqsMessageLike = Pick<SQSRecord, 'messageId' | 'body'>;
+
+export function parseS3EventMessages(event: { Records: readonly SqsMessageLike[] } | SQSEvent): ObjectEventBatch {
   const batch: ObjectEventBatch = { events: [], unreadable: [] };
   for (const record of event.Records) {
     const parsed = parseS3EventMessage(record);
@@ -28,7 +31,7 @@ export function parseS3EventMessages(event: Pick<SQSEvent, 'Records'>): ObjectEv
 }
 
 /** One SQS message: its events (possibly none), or why it cannot be read. */
-export function parseS3EventMessage(record: Pick<SQSRecord, 'messageId' | 'body'>): { events: ObjectEvent[] } | { reason: string } {
+export function parseS3EventMessage(record: SqsMessageLike): { events: ObjectEvent[] } | { reason: string } {
   let body: unknown;
   try {
     body = JSON.parse(record.body);
