@@ -1,7 +1,6 @@
-// Placeholder written by the infra engineer so the bundler and the CDK have an entry point; the
-// functions engineer replaces this file with the real SQS extract handler.
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+// The extract Lambda (SQS event source of S3 notifications for datasets/). Wiring only: the
+// work is in src/edges/lambda/extractHandler.ts and src/pipeline/extract.ts.
+import { makeExtractHandler } from '../../src/edges/lambda/extractHandler.js';
+import { lazyBackbone, logger, s3Store } from '../../src/edges/aws/environment.js';
 
-export async function handler(_event: SQSEvent): Promise<SQSBatchResponse> {
-  throw new Error('not wired yet');
-}
+export const handler = makeExtractHandler({ store: s3Store(), embedder: lazyBackbone(), logger: logger('headstart-extract') });

@@ -1,7 +1,18 @@
-// Placeholder written by the infra engineer so the bundler and the CDK have an entry point; the
-// functions engineer replaces this file with the real HTTP API handler.
-import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+// The infer Lambda behind the HTTP API. Wiring only: routes live in src/api/router.ts. The backbone
+// loads once per container; the current model pointer is re-read every POINTER_TTL_MS (default 5 s),
+// so a newly promoted version is served without a redeploy.
+import { makeInferHandler } from '../../src/edges/lambda/apiGateway.js';
+import { batchJobRunner, lazyBackbone, logger, s3Store } from '../../src/edges/aws/environment.js';
+import { Predictor } from '../../src/pipeline/predict.js';
 
-export async function handler(_event: APIGatewayProxyEventV2): Promise<APIGatewayProxyResultV2> {
-  throw new Error('not wired yet');
-}
+const store = s3Store();
+const backbone = lazyBackbone();
+const log = logger('headstart-infer');
+let predictor: Promise<Predictor> | undefined;
+
+export const handler = makeInferHandler({
+  store,
+  jobs: batchJobRunner(store),
+  predictor: () => (predictor ??= backbone().then((b) => new Predictor(store, b, { pointerTtlMs: Number(process.env['POINTER_TTL_MS'] ?? 5000) }))),
+  onError: (error) => log.error('request failed', error as Error),
+});

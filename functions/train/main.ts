@@ -1,3 +1,5 @@
-// Placeholder written by the infra engineer so the trainer image has an entry point; the functions
-// engineer replaces this file with the real Batch job entry (reads env DATASET, BUCKET, JOB_ID).
-throw new Error('not wired yet');
+// The AWS Batch training job's entry point (see functions/train/Dockerfile). Wiring only: the
+// work is in src/edges/batch/trainJob.ts and src/pipeline/train.ts.
+import { trainJobFromEnv } from '../../src/edges/batch/trainJob.js';
+
+process.exitCode = await trainJobFromEnv();

@@ -1,0 +1,44 @@
+/**
+ * Wiring for the AWS edges from their environment (set by the CDK stack): the bucket, the backbone
+ * and the training job queue. Clients and the backbone are created once per container and reused
+ * by every invocation; the backbone file ships in the function's asset (HEADSTART_MODELS).
+ */
+import { BatchClient } from '@aws-sdk/client-batch';
+import { S3Client } from '@aws-sdk/client-s3';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { HeadstartError } from '../../errors.js';
+import { BatchJobRunner } from '../../adapters/aws/BatchJobRunner.js';
+import { S3ObjectStore } from '../../adapters/aws/S3ObjectStore.js';
+import { Backbone } from '../../backbone/Backbone.js';
+import { DEFAULT_BACKBONE } from '../../backbone/catalogue.js';
+import type { Device } from '../../backend/onnx.js';
+
+export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[name];
+  if (!value) throw new HeadstartError(`environment variable ${name} is not set`, 'configuration');
+  return value;
+}
+
+export function s3Store(env: NodeJS.ProcessEnv = process.env): S3ObjectStore {
+  // AWS_ENDPOINT_URL_S3 lets the same wiring talk to moto_server in tests; the SDK reads it itself.
+  return new S3ObjectStore(new S3Client({ forcePathStyle: env["S3_FORCE_PATH_STYLE"] === "true" }), requireEnv("BUCKET", env));
+}
+
+export function batchJobRunner(store: S3ObjectStore, env: NodeJS.ProcessEnv = process.env): BatchJobRunner {
+  return new BatchJobRunner({ client: new BatchClient({}), jobQueue: requireEnv('TRAIN_JOB_QUEUE', env), jobDefinition: requireEnv('TRAIN_JOB_DEFINITION', env), store });
+}
+
+/** Loads the configured backbone on first use; later calls share the same instance. */
+export function lazyBackbone(env: NodeJS.ProcessEnv = process.env, device: Device = 'cpu'): () => Promise<Backbone> {
+  let loading: Promise<Backbone> | undefined;
+  return () => {
+    loading ??= Backbone.load(env['BACKBONE'] ?? DEFAULT_BACKBONE, { device });
+    // A failed load (say, a missing file) is retried on the next invocation, not cached forever.
+    loading.catch(() => (loading = undefined));
+    return loading;
+  };
+}
+
+export function logger(serviceName: string): Logger {
+  return new Logger({ serviceName: process.env['POWERTOOLS_SERVICE_NAME'] ?? serviceName });
+}

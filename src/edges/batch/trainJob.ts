@@ -1,0 +1,60 @@
+/**
+ * The training job on AWS Batch (or anywhere with the bucket): trains the dataset, publishes the
+ * version, and records the outcome in jobs/<id>.json for `GET /jobs/{id}`. Exits non-zero on
+ * failure so Batch marks the job FAILED too.
+ */
+import { describeError } from '../../errors.js';
+import type { Device } from '../../backend/onnx.js';
+import type { JobState } from '../../ports/JobRunner.js';
+import type { ObjectStore } from '../../ports/ObjectStore.js';
+import { readJob, writeJob } from '../../pipeline/jobs.js';
+import { trainDataset, type TrainingBackbone } from '../../pipeline/train.js';
+
+export interface TrainJobInput {
+  store: ObjectStore;
+  backbone: TrainingBackbone;
+  dataset: string;
+  jobId: string;
+  device: Device;
+  log?: (message: string, context?: Record<string, unknown>) => void;
+}
+
+export async function runTrainJob(input: TrainJobInput): Promise<JobState> {
+  const { store, dataset, jobId } = input;
+  const now = new Date().toISOString();
+  const base: JobState = (await readJob(store, jobId)) ?? { id: jobId, dataset, status: 'queued', submittedAt: now, updatedAt: now };
+  await writeJob(store, { ...base, status: 'running', updatedAt: now });
+  try {
+    const manifest = await trainDataset({ store, backbone: input.backbone }, dataset, { device: input.device });
+    const done: JobState = { ...base, status: 'succeeded', version: manifest.version, updatedAt: new Date().toISOString() };
+    await writeJob(store, done);
+    input.log?.('training succeeded', { dataset, version: manifest.version, accuracy: manifest.metrics.accuracy, device: input.device });
+    return done;
+  } catch (error) {
+    const failed: JobState = { ...base, status: 'failed', error: describeError(error), updatedAt: new Date().toISOString() };
+    await writeJob(store, failed);
+    input.log?.('training failed', { dataset, error: describeError(error) });
+    return failed;
+  }
+}
+
+/**
+ * The Batch container's entry: DATASET from the job's container overrides, the job id from
+ * AWS_BATCH_JOB_ID (set by Batch), BUCKET/BACKBONE/HEADSTART_MODELS from the job definition.
+ * Uses CUDA when HEADSTART_DEVICE=cuda and the CUDA execution provider is installed, else the CPU.
+ */
+export async function trainJobFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { cudaAvailable } = await import('../../backend/onnx.js');
+  const { lazyBackbone, logger, requireEnv, s3Store } = await import('../aws/environment.js');
+  const log = logger('headstart-train');
+  const device: Device = env['HEADSTART_DEVICE'] === 'cuda' && cudaAvailable() ? 'cuda' : 'cpu';
+  const job = await runTrainJob({
+    store: s3Store(env),
+    backbone: await lazyBackbone(env)(),
+    dataset: requireEnv('DATASET', env),
+    jobId: env['AWS_BATCH_JOB_ID'] ?? requireEnv('JOB_ID', env),
+    device,
+    log: (message, context) => log.info(message, context ?? {}),
+  });
+  return job.status === 'succeeded' ? 0 : 1;
+}

@@ -1,0 +1,62 @@
+/**
+ * The extract Lambda: an SQS batch of S3 notifications in, a partial batch response out.
+ *
+ * The whole batch goes through one extractObjects call, so its images share one backbone run and
+ * duplicate keys across messages are handled once. Powertools' batch processor then turns the
+ * per-message outcome into `batchItemFailures`: only the messages that failed come back, a
+ * message that keeps failing reaches the DLQ after the queue's maxReceiveCount, and an
+ * unreadable message is failed (not dropped) so the evidence ends up in the DLQ too.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { HeadstartError } from '../../errors.js';
+import { parseS3EventMessages } from '../../adapters/aws/s3Events.js';
+import { extractObjects, type Embedder } from '../../pipeline/extract.js';
+import type { ObjectStore } from '../../ports/ObjectStore.js';
+
+export interface ExtractHandlerDeps {
+  store: ObjectStore;
+  /** Loaded once per container and reused by every invocation. */
+  embedder: () => Promise<Embedder>;
+  logger: Logger;
+}
+
+export class ExtractRetryError extends HeadstartError {
+  constructor(messageId: string, reason: string) {
+    super(`message ${messageId} will be retried: ${reason}`, 'extract_retry', 500, { context: { messageId } });
+    this.name = 'ExtractRetryError';
+  }
+}
+
+export function makeExtractHandler(deps: ExtractHandlerDeps): (event: SQSEvent, context: Context) => Promise<SQSBatchResponse> {
+  const processor = new BatchProcessor(EventType.SQS);
+  return async (event, context) => {
+    const batch = parseS3EventMessages(event);
+    const unreadable = new Map(batch.unreadable.map((u) => [u.id, u.reason]));
+    for (const [id, reason] of unreadable) deps.logger.warn('unreadable message', { messageId: id, reason });
+
+    const result = (async () =>
+      extractObjects(batch.events, {
+        store: deps.store,
+        embedder: await deps.embedder(),
+        warn: (message, ctx) => deps.logger.warn(message, ctx),
+      }))();
+    // Settle the shared promise even if no record awaits it (a batch of unreadable messages).
+    result.catch(() => undefined);
+
+    const recordHandler = async (record: SQSRecord): Promise<void> => {
+      const reason = unreadable.get(record.messageId);
+      if (reason !== undefined) throw new ExtractRetryError(record.messageId, reason);
+      const { failedIds, outcomes } = await result;
+      if (failedIds.includes(record.messageId)) {
+        const failed = outcomes.filter((o) => o.status === 'failed').map((o) => `${o.key}: ${o.error?.message ?? ''}`);
+        throw new ExtractRetryError(record.messageId, failed.join('; '));
+      }
+    };
+    const response = await processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false });
+    const summary = (await result.catch(() => undefined))?.outcomes.reduce<Record<string, number>>((acc, o) => ({ ...acc, [o.status]: (acc[o.status] ?? 0) + 1 }), {});
+    deps.logger.info('extract batch done', { messages: event.Records.length, outcomes: summary ?? {}, failedMessages: response.batchItemFailures.length });
+    return response;
+  };
+}
