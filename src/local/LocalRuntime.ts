@@ -10,13 +10,13 @@
  */
 import path from 'node:path';
 import { FsObjectStore } from '../adapters/local/FsObjectStore.js';
-import { LocalQueue, type QueueMessage } from '../adapters/local/LocalQueue.js';
+import { LocalQueue } from '../adapters/local/LocalQueue.js';
+import { objectEventMessageBody, parseLocalEventMessages } from '../adapters/local/localEvents.js';
 import type { LocalConfig } from '../config.js';
 import { Backbone } from '../backbone/Backbone.js';
 import { extractObjects, type ExtractOutcome } from '../pipeline/extract.js';
 import { Predictor } from '../pipeline/predict.js';
 import { trainDataset, type TrainOptions } from '../pipeline/train.js';
-import type { ObjectEvent } from '../ports/ObjectEvent.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
 import type { ApiContext } from '../api/router.js';
@@ -90,21 +90,18 @@ export class LocalRuntime {
   private startExtraction(): void {
     // Object events go to the queue, as S3 notifications go to SQS.
     this.unsubscribe = this.store.onEvent((event) => {
-      const sent = this.queue.send(JSON.stringify({ kind: event.kind, key: event.key }));
+      const sent = this.queue.send(objectEventMessageBody(event));
       this.sending.add(sent);
       const forget = (): void => void this.sending.delete(sent);
       sent.then(forget, forget);
       return sent.then(() => undefined);
     });
     this.queue.start(async (batch) => {
-      const result = await extractObjects(batch.map(toEvent), { store: this.store, embedder: await this.backbone() });
+      const { events, unreadable } = parseLocalEventMessages(batch);
+      const result = await extractObjects(events, { store: this.store, embedder: await this.backbone() });
       for (const listener of this.listeners) listener(result.outcomes);
-      return { failedIds: result.failedIds };
+      // An unreadable message is failed, not dropped: after maxReceives it waits in the dead letters.
+      return { failedIds: [...result.failedIds, ...unreadable.map((u) => u.id)] };
     }, { batchSize: 16, visibilityTimeoutMs: 120_000, maxReceives: 5, retryDelayMs: 1_000 });
   }
-}
-
-function toEvent(message: QueueMessage): ObjectEvent {
-  const body = JSON.parse(message.body) as { kind: ObjectEvent['kind']; key: string };
-  return { id: message.id, kind: body.kind, key: body.key };
 }
