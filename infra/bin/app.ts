@@ -1,0 +1,33 @@
+/**
+ * The CDK app (cdk.json: `npx tsx infra/bin/app.ts`). It packages the Lambda functions first
+ * (scripts/bundle-functions.ts: esbuild plus the native packages and the backbone, cached by
+ * content hash), so `cdk synth` needs neither Docker nor the network; the trainer image is only
+ * built by `cdk deploy` (or cdk-assets publish), which does need Docker.
+ *
+ * Context flags: see infra/lib/config.ts (auth=jwt, spot=true, destroy=true, ...).
+ */
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { bundleFunctions, defaultRepoRoot, stageModels } from '../../scripts/bundle-functions.js';
+import { pipelineConfig } from '../lib/config.js';
+import { PipelineStack } from '../lib/pipeline-stack.js';
+
+const app = new App();
+const repoRoot = defaultRepoRoot();
+const { backbone } = pipelineConfig(app.node);
+const models = stageModels({ repoRoot, backbone });
+const bundles = await bundleFunctions({
+  repoRoot,
+  backbone,
+  modelsDir: models.dir,
+  log: (line) => process.stderr.write(`[bundle] ${line}\n`),
+});
+
+new PipelineStack(app, 'Headstart', {
+  description: 'headstart: image classifiers from a few labelled images (S3 -> SQS -> Lambda, Batch GPU trainer, HTTP API)',
+  env: { account: process.env['CDK_DEFAULT_ACCOUNT'], region: process.env['CDK_DEFAULT_REGION'] },
+  functionAssets: { extract: bundles.extract, infer: bundles.infer },
+  trainerImage: { repoRoot, modelsDir: models.dir, modelsHash: models.hash },
+});
+
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

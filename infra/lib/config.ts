@@ -1,0 +1,105 @@
+/**
+ * Deployment settings, read from CDK context (cdk.json "context" or `cdk synth -c key=value`).
+ * Values from the command line arrive as strings, values from cdk.json keep their JSON type;
+ * both are accepted. A bad value fails synth with the key and what it accepts.
+ *
+ *   bucketNamePrefix   physical bucket names <prefix>-data-<account>-<region> (default: generated names)
+ *   destroy            true: buckets and log groups are deleted with the stack (dev); default false (RETAIN)
+ *   auth               iam (default) | jwt; jwt needs jwtIssuer and jwtAudience (comma-separated)
+ *   spot               true: the GPU compute environment uses Spot instances
+ *   maxVcpus           the compute environment's ceiling (default 16)
+ *   backbone           default mobilenetv2-12-fp32-embed
+ *   logLevel           Powertools LOG_LEVEL (default INFO)
+ *   throttleRate       API steady-state requests per second (default 20)
+ *   throttleBurst      API burst (default 40)
+ *   extractMemoryMb    default 2048 (to be re-measured)
+ *   inferMemoryMb      default 2048 (to be re-measured)
+ */
+import type { Node } from 'constructs';
+
+export type AuthConfig = { mode: 'iam' } | { mode: 'jwt'; issuer: string; audience: string[] };
+
+export interface PipelineConfig {
+  bucketNamePrefix: string | undefined;
+  destroyOnRemoval: boolean;
+  auth: AuthConfig;
+  spot: boolean;
+  maxVcpus: number;
+  backbone: string;
+  logLevel: string;
+  throttle: { rateLimit: number; burstLimit: number };
+  extractMemoryMb: number;
+  inferMemoryMb: number;
+}
+
+export const DEFAULT_BACKBONE_ID = 'mobilenetv2-12-fp32-embed';
+const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT', 'CRITICAL'];
+
+export class ConfigError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`context ${key}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function pipelineConfig(node: Node): PipelineConfig {
+  const raw = (key: string): unknown => node.tryGetContext(key);
+  const auth = readAuth(raw);
+  const prefix = optionalString(raw, 'bucketNamePrefix');
+  if (prefix !== undefined && !/^[a-z0-9][a-z0-9-]{0,29}$/.test(prefix)) {
+    throw new ConfigError('bucketNamePrefix', 'use 1-30 lowercase letters, digits and hyphens, starting with a letter or digit');
+  }
+  const logLevel = (optionalString(raw, 'logLevel') ?? 'INFO').toUpperCase();
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('logLevel', `one of ${LOG_LEVELS.join(', ')}`);
+  return {
+    bucketNamePrefix: prefix,
+    destroyOnRemoval: flag(raw, 'destroy'),
+    auth,
+    spot: flag(raw, 'spot'),
+    maxVcpus: integer(raw, 'maxVcpus', 16, 4, 1024),
+    backbone: optionalString(raw, 'backbone') ?? DEFAULT_BACKBONE_ID,
+    logLevel,
+    throttle: { rateLimit: integer(raw, 'throttleRate', 20, 1, 10_000), burstLimit: integer(raw, 'throttleBurst', 40, 1, 5_000) },
+    extractMemoryMb: integer(raw, 'extractMemoryMb', 2048, 1024, 10_240),
+    inferMemoryMb: integer(raw, 'inferMemoryMb', 2048, 1024, 10_240),
+  };
+}
+
+function readAuth(raw: (key: string) => unknown): AuthConfig {
+  const mode = optionalString(raw, 'auth') ?? 'iam';
+  if (mode === 'iam') return { mode };
+  if (mode !== 'jwt') throw new ConfigError('auth', `"iam" or "jwt", got ${JSON.stringify(mode)}`);
+  const issuer = optionalString(raw, 'jwtIssuer');
+  if (!issuer || !/^https:\/\//.test(issuer)) throw new ConfigError('jwtIssuer', 'auth=jwt needs the issuer URL (https://...)');
+  const audienceRaw = raw('jwtAudience');
+  const audience = (Array.isArray(audienceRaw) ? audienceRaw.map(String) : String(audienceRaw ?? '').split(','))
+    .map((a) => a.trim())
+    .filter((a) => a.length > 0);
+  if (audience.length === 0) throw new ConfigError('jwtAudience', 'auth=jwt needs at least one audience (comma-separated)');
+  return { mode, issuer, audience };
+}
+
+function optionalString(raw: (key: string) => unknown, key: string): string | undefined {
+  const value = raw(key);
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new ConfigError(key, `expected a string, got ${JSON.stringify(value)}`);
+  return value.trim();
+}
+
+function flag(raw: (key: string) => unknown, key: string): boolean {
+  const value = raw(key);
+  if (value === undefined || value === null || value === false || value === 'false' || value === '') return false;
+  if (value === true || value === 'true') return true;
+  throw new ConfigError(key, `true or false, got ${JSON.stringify(value)}`);
+}
+
+function integer(raw: (key: string) => unknown, key: string, fallback: number, min: number, max: number): number {
+  const value = raw(key);
+  if (value === undefined || value === null || value === '') return fallback;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(key, `an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  return n;
+}

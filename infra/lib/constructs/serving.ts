@@ -1,0 +1,137 @@
+/**
+ * Serving: an HTTP API (API Gateway v2) in front of the infer function.
+ *
+ * Every route needs authorization: IAM (SigV4-signed requests) by default, or a JWT authorizer
+ * with context auth=jwt, jwtIssuer, jwtAudience. The $default stage throttles all routes and
+ * writes JSON access logs.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type * as batch from 'aws-cdk-lib/aws-batch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { AuthConfig } from '../config.js';
+import { acknowledge, acknowledgePrefixGrants } from './acknowledge.js';
+import { PipelineFunction, type FunctionAsset } from './pipeline-function.js';
+import { objects } from './storage.js';
+
+export const INFER_TIMEOUT = Duration.seconds(30);
+
+/** The routes, as src/api/router.ts serves them locally. */
+export const ROUTES: readonly { method: apigwv2.HttpMethod; path: string }[] = [
+  { method: apigwv2.HttpMethod.POST, path: '/datasets/{name}/predict' },
+  { method: apigwv2.HttpMethod.POST, path: '/datasets/{name}/train' },
+  { method: apigwv2.HttpMethod.GET, path: '/jobs/{id}' },
+  { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}' },
+  { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}/models' },
+  { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}/report' },
+];
+
+export interface ServingProps {
+  bucket: s3.IBucket;
+  asset: FunctionAsset;
+  jobQueue: batch.IJobQueue;
+  jobDefinition: batch.IJobDefinition;
+  auth: AuthConfig;
+  throttle: { rateLimit: number; burstLimit: number };
+  backbone: string;
+  logLevel: string;
+  /** Memory of the infer function; 2048 MB until the functions engineer re-measures. */
+  memoryMb: number;
+  destroyOnRemoval?: boolean;
+}
+
+export class Serving extends Construct {
+  readonly api: apigwv2.HttpApi;
+  readonly stage: apigwv2.HttpStage;
+  readonly fn: PipelineFunction;
+
+  constructor(scope: Construct, id: string, props: ServingProps) {
+    super(scope, id);
+
+    this.fn = new PipelineFunction(this, 'Infer', {
+      asset: props.asset,
+      description: 'headstart infer: HTTP API for predictions, training jobs and dataset status',
+      serviceName: 'headstart-infer',
+      memoryMb: props.memoryMb,
+      timeout: INFER_TIMEOUT,
+      logLevel: props.logLevel,
+      backbone: props.backbone,
+      environment: {
+        BUCKET: props.bucket.bucketName,
+        TRAIN_JOB_QUEUE: props.jobQueue.jobQueueArn,
+        TRAIN_JOB_DEFINITION: props.jobDefinition.jobDefinitionArn,
+      },
+      destroyOnRemoval: props.destroyOnRemoval,
+    });
+    const role = this.fn.role;
+    props.bucket.grantRead(role, objects('models'));
+    props.bucket.grantRead(role, objects('records'));
+    // Read only: a job's id is its Batch job id, so submitting writes nothing; the trainer writes
+    // jobs/<id>.json (src/adapters/aws/BatchJobRunner.ts).
+    props.bucket.grantRead(role, objects('jobs'));
+    acknowledgePrefixGrants(role, props.bucket, [objects('models'), objects('records'), objects('jobs')], 'the infer function');
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'SubmitTrainingJobs',
+        actions: ['batch:SubmitJob'],
+        resources: [props.jobQueue.jobQueueArn, props.jobDefinition.jobDefinitionArn],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ReadTrainingJobStatus', actions: ['batch:DescribeJobs'], resources: ['*'] }),
+    );
+    acknowledge(
+      role,
+      'AwsSolutions-IAM5[Resource::*]',
+      'batch:DescribeJobs supports no resource-level permissions (it only reads job status); X-Ray likewise (tracing is active).',
+    );
+
+    this.api = new apigwv2.HttpApi(this, 'HttpApi', {
+      description: 'headstart HTTP API',
+      createDefaultStage: false,
+      defaultAuthorizer: authorizer(props.auth),
+    });
+    const integration = new integrations.HttpLambdaIntegration('Infer', this.fn.fn);
+    for (const route of ROUTES) {
+      this.api.addRoutes({ path: route.path, methods: [route.method], integration });
+    }
+
+    const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.destroyOnRemoval ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    });
+    this.stage = new apigwv2.HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: props.throttle,
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogs),
+        format: apigw.AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            sourceIp: '$context.identity.sourceIp',
+            caller: props.auth.mode === 'iam' ? '$context.identity.userArn' : '$context.authorizer.claims.sub',
+            requestTime: '$context.requestTime',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            responseLength: '$context.responseLength',
+            integrationLatency: '$context.integrationLatency',
+            error: '$context.error.message',
+          }),
+        ),
+      },
+    });
+  }
+}
+
+function authorizer(auth: AuthConfig): apigwv2.IHttpRouteAuthorizer {
+  if (auth.mode === 'iam') return new authorizers.HttpIamAuthorizer();
+  return new authorizers.HttpJwtAuthorizer('JwtAuthorizer', auth.issuer, { jwtAudience: auth.audience });
+}

@@ -1,0 +1,45 @@
+/**
+ * The headstart pipeline: one stack, one construct per concern. Settings come from CDK context
+ * (see config.ts); the packaged function folders and the trainer image sources come as props.
+ */
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { pipelineConfig } from './config.js';
+import { Extraction } from './constructs/extraction.js';
+import type { FunctionAsset } from './constructs/pipeline-function.js';
+import { Serving } from './constructs/serving.js';
+import { Storage } from './constructs/storage.js';
+import { Training, type TrainerImageSource } from './constructs/training.js';
+
+export interface PipelineStackProps extends StackProps {
+  functionAssets: { extract: FunctionAsset; infer: FunctionAsset };
+  trainerImage: TrainerImageSource;
+}
+
+export class PipelineStack extends Stack {
+  constructor(scope: Construct, id: string, props: PipelineStackProps) {
+    super(scope, id, props);
+    const config = pipelineConfig(this.node);
+    const common = { backbone: config.backbone, logLevel: config.logLevel, destroyOnRemoval: config.destroyOnRemoval };
+
+    const storage = new Storage(this, 'Storage', { bucketNamePrefix: config.bucketNamePrefix, destroyOnRemoval: config.destroyOnRemoval });
+    const extraction = new Extraction(this, 'Extraction', {
+      ...common, bucket: storage.bucket, asset: props.functionAssets.extract, memoryMb: config.extractMemoryMb,
+    });
+    const training = new Training(this, 'Training', {
+      ...common, bucket: storage.bucket, logsBucket: storage.logsBucket, image: props.trainerImage,
+      spot: config.spot, maxVcpus: config.maxVcpus,
+    });
+    const serving = new Serving(this, 'Serving', {
+      ...common, bucket: storage.bucket, asset: props.functionAssets.infer, memoryMb: config.inferMemoryMb,
+      jobQueue: training.jobQueue, jobDefinition: training.jobDefinition, auth: config.auth, throttle: config.throttle,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: serving.stage.url });
+    new CfnOutput(this, 'BucketName', { value: storage.bucket.bucketName });
+    new CfnOutput(this, 'ExtractQueueUrl', { value: extraction.queue.queueUrl });
+    new CfnOutput(this, 'ExtractDeadLetterQueueUrl', { value: extraction.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'TrainJobQueueArn', { value: training.jobQueue.jobQueueArn });
+    new CfnOutput(this, 'TrainJobDefinitionArn', { value: training.jobDefinition.jobDefinitionArn });
+  }
+}
