@@ -3,9 +3,10 @@
  * Loading (hash check, optional graph surgery, session creation) is the expensive part, so
  * callers keep the instance; embedding and classifying reuse its single session.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { float32, OnnxSession, type Device } from '../backend/onnx.js';
-import { BadRequestError, HeadstartError, InferenceError, InvalidImageError } from '../errors.js';
+import { BackboneMissingError, BadRequestError, HeadstartError, InferenceError, InvalidImageError } from '../errors.js';
 import { preprocess, preprocessBatch } from '../image/preprocess.js';
 import { DEFAULT_LIMITS, type ImageLimits } from '../image/validate.js';
 import { addEmbeddingOutput } from './addEmbeddingOutput.js';
@@ -48,9 +49,12 @@ export class Backbone {
 
   private constructor(
     readonly spec: BackboneSpec,
-    resolved: ResolvedBackbone,
+    private readonly resolved: ResolvedBackbone,
     private readonly session: OnnxSession,
-    private readonly embeddingOutput: string,
+    /** Graph output holding the embedding (`embedding` after surgery for feature-tensor backbones). */
+    readonly embeddingOutput: string,
+    /** The surgered graph, for feature-tensor backbones; undefined when the file is used as is. */
+    private readonly surgeredModel: Uint8Array | undefined,
     private readonly labels: readonly string[] | undefined,
     private readonly options: Required<Pick<BackboneLoadOptions, 'batchSize' | 'limits'>> & Pick<BackboneLoadOptions, 'decodeConcurrency'>,
   ) {
@@ -93,7 +97,7 @@ export class Backbone {
     const labels = resolved.labelsPath
       ? (await readFile(resolved.labelsPath, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0)
       : undefined;
-    return new Backbone(spec, resolved, session, embeddingOutput, labels, {
+    return new Backbone(spec, resolved, session, embeddingOutput, typeof model === 'string' ? undefined : model, labels, {
       batchSize: options.batchSize ?? 32,
       limits: options.limits ?? DEFAULT_LIMITS,
       decodeConcurrency: options.decodeConcurrency,
@@ -103,6 +107,23 @@ export class Backbone {
   /** The facts a head or an embedding record keeps about the backbone that made its inputs. */
   get ref(): { id: string; name: string; sha256: string; embeddingSize: number } {
     return { id: this.id, name: this.spec.name, sha256: this.spec.sha256, embeddingSize: this.embeddingSize };
+  }
+
+  /**
+   * The ONNX graph this backbone runs, with its embedding output (e.g. to fuse with a head into a
+   * standalone model). Read again from disk for file-as-is backbones and checked against the
+   * pinned sha256, so the bytes always belong to {@link id}.
+   */
+  async modelBytes(): Promise<Uint8Array> {
+    if (this.surgeredModel) return this.surgeredModel;
+    const bytes = await readFile(this.resolved.modelPath);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    if (sha256 !== this.spec.sha256) {
+      throw new BackboneMissingError(`backbone file ${this.resolved.modelPath} changed since it was loaded (sha256 ${sha256}, expected ${this.spec.sha256})`, {
+        context: { backbone: this.spec.name, path: this.resolved.modelPath },
+      });
+    }
+    return bytes;
   }
 
   get device(): Device {

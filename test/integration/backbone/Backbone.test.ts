@@ -160,6 +160,12 @@ describe(`${DEFAULT_BACKBONE} embeddings`, () => {
     expect((results[3] as InvalidImageError).reason).toBe('corrupt_image');
   });
 
+  it('hands out the graph it runs: the pinned file as is, with the embedding output', async () => {
+    const bytes = await backbone.modelBytes();
+    expect(bytes.length).toBe(13_970_073);
+    expect(backbone.embeddingOutput).toBe('embedding');
+  });
+
   it('refuses inputs of the wrong size', async () => {
     await expect(backbone.embed([new Float32Array(10)])).rejects.toThrow(/input 0 has 10 values; .* takes 150528/);
   });

@@ -41,6 +41,9 @@ describe('registerBackbone', () => {
       const [e] = await backbone.embedImages([sharedPhoto('coffee.png')]);
       expect((e as Float32Array).length).toBe(1280);
       expect(backbone.canClassify).toBe(false); // no labels given
+      // The graph it hands out is the surgered one: the original bytes plus the pooled output.
+      expect(backbone.embeddingOutput).toBe('embedding');
+      expect((await backbone.modelBytes()).length).toBeGreaterThan((await readFile(model)).length);
     } finally {
       await backbone.release();
     }
