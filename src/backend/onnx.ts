@@ -2,6 +2,9 @@
  * The only module that imports onnxruntime-node. Everything else sees {@link Tensor} and
  * {@link OnnxSession}, so swapping the runtime (or mocking it) touches one file.
  */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { InferenceError } from '../errors.js';
 
@@ -112,11 +115,23 @@ export class OnnxSession {
   }
 }
 
-/** True when this onnxruntime build can run the CUDA execution provider (the GPU container). */
+/**
+ * True when a CUDA session can actually open here: onnxruntime-node lists 'cuda' as a backend on
+ * every linux-x64 install, but the CUDA provider library is only present where it was installed
+ * at build time (the GPU container: ONNXRUNTIME_NODE_INSTALL=cuda12), and it needs an NVIDIA driver.
+ */
 export function cudaAvailable(): boolean {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return false;
   try {
-    return ort.listSupportedBackends().some((b) => b.name === 'cuda');
+    const packageDir = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+    const provider = path.join(packageDir, 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so');
+    return existsSync(provider) && (existsSync('/dev/nvidiactl') || existsSync('/proc/driver/nvidia/version'));
   } catch {
     return false;
   }
+}
+
+/** The device to run on: CUDA when asked for and usable, else the CPU (the same graphs run on both). */
+export function resolveDevice(requested: Device | undefined): Device {
+  return requested === 'cuda' && cudaAvailable() ? 'cuda' : 'cpu';
 }

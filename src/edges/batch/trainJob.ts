@@ -44,10 +44,10 @@ export async function runTrainJob(input: TrainJobInput): Promise<JobState> {
  * Uses CUDA when HEADSTART_DEVICE=cuda and the CUDA execution provider is installed, else the CPU.
  */
 export async function trainJobFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { cudaAvailable } = await import('../../backend/onnx.js');
+  const { resolveDevice } = await import('../../backend/onnx.js');
   const { lazyBackbone, logger, requireEnv, s3Store } = await import('../aws/environment.js');
   const log = logger('headstart-train');
-  const device: Device = env['HEADSTART_DEVICE'] === 'cuda' && cudaAvailable() ? 'cuda' : 'cpu';
+  const device = resolveDevice(env['HEADSTART_DEVICE'] === 'cuda' ? 'cuda' : 'cpu');
   const job = await runTrainJob({
     store: s3Store(env),
     backbone: await lazyBackbone(env)(),

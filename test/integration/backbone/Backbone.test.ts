@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Backbone } from '../../../src/backbone/Backbone.js';
 import { CATALOGUE, DEFAULT_BACKBONE, findCatalogueEntry } from '../../../src/backbone/catalogue.js';
-import { cudaAvailable } from '../../../src/backend/onnx.js';
+import { cudaAvailable, resolveDevice } from '../../../src/backend/onnx.js';
 import { InvalidImageError } from '../../../src/errors.js';
 import { preprocess } from '../../../src/image/preprocess.js';
 import { modelsDir } from '../../helpers/shared.js';
@@ -72,9 +72,20 @@ describe('golden ImageNet top-1 on the shared photos', () => {
 });
 
 describe('contract: every catalogue backbone present on this machine', () => {
-  it.for(CATALOGUE.map((spec) => [spec.name, spec] as const))('%s embeds to spec.embeddingSize', async ([, spec], ctx) => {
-    // Absent files (the upstream float32 before `npm run fetch-models`) are skipped, visibly.
-    if (!existsSync(path.join(modelsDir(), spec.file))) ctx.skip(`${spec.file} is not in ${modelsDir()}`);
+  // Entries whose file is not here (the upstream float32 before `npm run fetch-models`) are not
+  // contract-tested; the test below checks they fail with the message that says how to get them.
+  const present = CATALOGUE.filter((spec) => existsSync(path.join(modelsDir(), spec.file)));
+  const absent = CATALOGUE.filter((spec) => !present.includes(spec));
+
+  it('covers the default backbone at least', () => {
+    expect(present.map((s) => s.name)).toContain('mobilenetv2-12-fp32-embed');
+  });
+
+  it.for(absent.map((spec) => [spec.name, spec] as const))('%s, absent here, fails with a message that says how to get it', async ([, spec]) => {
+    await expect(Backbone.load(spec, options)).rejects.toThrow(/fetch-models|HEADSTART_MODELS/);
+  });
+
+  it.for(present.map((spec) => [spec.name, spec] as const))('%s embeds to spec.embeddingSize', async ([, spec]) => {
     const backbone = await Backbone.load(spec, options);
     try {
       expect(backbone.embeddingSize).toBe(spec.embeddingSize);
@@ -181,19 +192,10 @@ describe(`${DEFAULT_BACKBONE} embeddings`, () => {
     }
   });
 
-  it('gives the CPU numbers on CUDA (within 1e-3)', async (ctx) => {
-    // cudaAvailable() only says this onnxruntime build knows CUDA; the provider libraries and a GPU
-    // may still be missing, so a failed CUDA session means "no GPU here", not a failure.
-    if (!cudaAvailable()) ctx.skip('onnxruntime build without CUDA');
-    const gpu = await Backbone.load(undefined, { ...options, device: 'cuda' }).catch((error: unknown) => {
-      if (/cuda|shared library/i.test((error as Error).message)) ctx.skip(`no usable CUDA: ${(error as Error).message}`);
-      throw error;
-    });
-    try {
-      const [e] = await gpu.embedImages([variants.png]);
-      expect(maxAbsDiff(e as Float32Array, reference)).toBeLessThan(1e-3);
-    } finally {
-      await gpu.release();
-    }
+  it('falls back to the CPU where no CUDA provider or GPU is installed', () => {
+    // The CUDA numbers themselves are checked on a GPU machine by scripts/gpu-check.ts; CI has none.
+    expect(resolveDevice('cuda')).toBe(cudaAvailable() ? 'cuda' : 'cpu');
+    expect(resolveDevice('cpu')).toBe('cpu');
+    expect(resolveDevice(undefined)).toBe('cpu');
   });
 });
