@@ -11,7 +11,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { acknowledge, acknowledgePrefixGrants } from './acknowledge.js';
+import { acknowledge, grantPrefixes } from './acknowledge.js';
 import { PipelineFunction, type FunctionAsset } from './pipeline-function.js';
 import { KEY_PREFIXES, objects } from './storage.js';
 
@@ -75,10 +75,18 @@ export class Extraction extends Construct {
       }),
     );
 
-    props.bucket.grantRead(this.fn.role, objects('datasets'));
-    props.bucket.grantReadWrite(this.fn.role, objects('embeddings'));
-    props.bucket.grantReadWrite(this.fn.role, objects('records'));
-    acknowledgePrefixGrants(this.fn.role, props.bucket, [objects('datasets'), objects('embeddings'), objects('records')], 'the extract function');
+    // Records are deleted with their object (ObjectRemoved); cached embeddings are shared by
+    // content, so they are never deleted here.
+    grantPrefixes(
+      props.bucket,
+      this.fn.role,
+      {
+        read: [objects('datasets'), objects('embeddings'), objects('records')],
+        put: [objects('embeddings'), objects('records')],
+        delete: [objects('records')],
+      },
+      'the extract function',
+    );
 
     const toQueue = new s3n.SqsDestination(this.queue);
     const filter = { prefix: KEY_PREFIXES.datasets };

@@ -16,7 +16,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { AuthConfig } from '../config.js';
-import { acknowledge, acknowledgePrefixGrants } from './acknowledge.js';
+import { acknowledge, grantPrefixes } from './acknowledge.js';
 import { PipelineFunction, type FunctionAsset } from './pipeline-function.js';
 import { objects } from './storage.js';
 
@@ -70,12 +70,9 @@ export class Serving extends Construct {
       destroyOnRemoval: props.destroyOnRemoval,
     });
     const role = this.fn.role;
-    props.bucket.grantRead(role, objects('models'));
-    props.bucket.grantRead(role, objects('records'));
-    // Read only: a job's id is its Batch job id, so submitting writes nothing; the trainer writes
-    // jobs/<id>.json (src/adapters/aws/BatchJobRunner.ts).
-    props.bucket.grantRead(role, objects('jobs'));
-    acknowledgePrefixGrants(role, props.bucket, [objects('models'), objects('records'), objects('jobs')], 'the infer function');
+    // jobs/ is read only: a job's id is its Batch job id, so submitting writes nothing; the trainer
+    // writes jobs/<id>.json (src/adapters/aws/BatchJobRunner.ts).
+    grantPrefixes(props.bucket, role, { read: [objects('models'), objects('records'), objects('jobs')] }, 'the infer function');
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'SubmitTrainingJobs',

@@ -17,7 +17,6 @@
 import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { acknowledge } from './acknowledge.js';
 
 export const KEY_PREFIXES = {
   datasets: 'datasets/',
@@ -70,12 +69,6 @@ export class Storage extends Construct {
       ],
       ...removal,
     });
-    acknowledge(
-      this.logsBucket,
-      'AwsSolutions-S1',
-      'This is the access-log destination itself; logging it into itself would loop, and logging it elsewhere needs a third bucket with the same question.',
-    );
-
     this.bucket = new s3.Bucket(this, 'DataBucket', {
       bucketName: name('data'),
       encryption: s3.BucketEncryption.S3_MANAGED,

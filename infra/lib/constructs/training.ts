@@ -37,7 +37,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { acknowledge, acknowledgePrefixGrants } from './acknowledge.js';
+import { acknowledge, grantPrefixes } from './acknowledge.js';
 import { objects } from './storage.js';
 
 /** GPU instance types: 1 GPU each (A10G, L4), small enough that a stray job costs little. */
@@ -144,18 +144,15 @@ export class Training extends Construct {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'headstart trainer job role',
     });
-    props.bucket.grantRead(this.jobRole, objects('embeddings'));
-    props.bucket.grantRead(this.jobRole, objects('records'));
-    props.bucket.grantRead(this.jobRole, objects('datasets'));
-    // Read as well as write: the trainer reads the previous current.json and its own job record.
-    props.bucket.grantRead(this.jobRole, objects('models'));
-    props.bucket.grantPut(this.jobRole, objects('models'));
-    props.bucket.grantRead(this.jobRole, objects('jobs'));
-    props.bucket.grantPut(this.jobRole, objects('jobs'));
-    acknowledgePrefixGrants(
-      this.jobRole,
+    // models/ and jobs/ are read as well as written: the trainer reads the previous current.json
+    // and its own job record. Nothing is deleted: a model version is immutable.
+    grantPrefixes(
       props.bucket,
-      [objects('embeddings'), objects('records'), objects('datasets'), objects('models'), objects('jobs')],
+      this.jobRole,
+      {
+        read: [objects('embeddings'), objects('records'), objects('datasets'), objects('models'), objects('jobs')],
+        put: [objects('models'), objects('jobs')],
+      },
       'the trainer',
     );
 

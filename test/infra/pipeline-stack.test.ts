@@ -1,0 +1,487 @@
+// The synthesized pipeline stack, property by property: what each construct promises (storage,
+// extraction, training, serving), the least-privilege grants of each role, and a clean cdk-nag
+// AwsSolutions run. Stacks are built with tiny fixture assets (see synth.ts), once per context.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Validations } from 'aws-cdk-lib';
+import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { describe, expect, it } from 'vitest';
+import { EXTRACT_TIMEOUT } from '../../infra/lib/constructs/extraction.js';
+import { ROUTES } from '../../infra/lib/constructs/serving.js';
+import { TRAINER_COMMAND, TRAINER_INSTANCE_TYPES } from '../../infra/lib/constructs/training.js';
+import { buildStack, synth } from './synth.js';
+
+type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const JWT = { auth: 'jwt', jwtIssuer: 'https://issuer.example.com/', jwtAudience: 'headstart-api,headstart-cli' };
+const ALL_FLAGS = { ...JWT, spot: 'true', destroy: 'true', bucketNamePrefix: 'hs-test', maxVcpus: '32' };
+
+function only(template: Template, type: string, idPrefix: string): { id: string; resource: Json } {
+  const matches = Object.entries(template.findResources(type)).filter(([id]) => id.startsWith(idPrefix));
+  expect(matches.map(([id]) => id), `${type} ${idPrefix}*`).toHaveLength(1);
+  const [id, resource] = matches[0]!;
+  return { id, resource };
+}
+
+/** cdk-nag's rendering of a CloudFormation value: Fn::GetAtt [X, Arn] -> <X.Arn>, Fn::Join concatenated. */
+function flatten(value: Json): string {
+  if (typeof value === 'string') return value;
+  if (value['Fn::GetAtt']) return `<${value['Fn::GetAtt'][0]}.${value['Fn::GetAtt'][1]}>`;
+  if (value.Ref) return `<${value.Ref}>`;
+  if (value['Fn::Join']) return (value['Fn::Join'][1] as Json[]).map(flatten).join(value['Fn::Join'][0]);
+  return JSON.stringify(value);
+}
+
+/** Logical ids without their 8-hex hash suffix, so expectations read like construct paths. */
+function unhash(text: string): string {
+  return text.replace(/<([A-Za-z0-9]+?)[0-9A-F]{8}(\.[A-Za-z]+)?>/g, '<$1$2>');
+}
+
+/** Every (action, resource) pair the role's inline policies allow. */
+function permissions(template: Template, rolePrefix: string): { action: string; resource: string }[] {
+  const role = only(template, 'AWS::IAM::Role', rolePrefix);
+  const pairs: { action: string; resource: string }[] = [];
+  for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+    if (!(policy.Properties.Roles as Json[]).some((r) => r.Ref === role.id)) continue;
+    for (const statement of policy.Properties.PolicyDocument.Statement as Json[]) {
+      expect(statement.Effect).toBe('Allow');
+      const actions = ([] as string[]).concat(statement.Action);
+      const resources = ([] as Json[]).concat(statement.Resource).map((r) => unhash(flatten(r)));
+      for (const action of actions) for (const resource of resources) pairs.push({ action, resource });
+    }
+  }
+  return pairs;
+}
+
+const BUCKET = '<StorageDataBucket.Arn>';
+
+/** Object access per key prefix of the data bucket: read (GetObject*), write (PutObject), delete (DeleteObject*). */
+function objectAccess(pairs: { action: string; resource: string }[]): Record<string, string[]> {
+  const kinds: Record<string, string> = { 's3:GetObject*': 'read', 's3:PutObject': 'write', 's3:DeleteObject*': 'delete' };
+  const access: Record<string, Set<string>> = {};
+  for (const { action, resource } of pairs) {
+    if (!resource.startsWith(`${BUCKET}/`) || !kinds[action]) continue;
+    (access[resource.slice(BUCKET.length + 1)] ??= new Set()).add(kinds[action]!);
+  }
+  return Object.fromEntries(Object.entries(access).map(([prefix, set]) => [prefix, [...set].sort()]));
+}
+
+/** The role's non-S3 permissions as "action on resource", sorted. */
+function otherPermissions(pairs: { action: string; resource: string }[]): string[] {
+  return [...new Set(pairs.filter((p) => !p.action.startsWith('s3:')).map((p) => `${p.action} on ${p.resource}`))].sort();
+}
+
+function s3Resources(pairs: { action: string; resource: string }[]): string[] {
+  return [...new Set(pairs.filter((p) => p.action.startsWith('s3:')).map((p) => p.resource))].sort();
+}
+
+describe('storage', () => {
+  const { template } = synth();
+  const data = () => only(template, 'AWS::S3::Bucket', 'StorageDataBucket').resource;
+
+  it('encrypts both buckets at rest with S3-managed keys', () => {
+    for (const bucket of Object.values(template.findResources('AWS::S3::Bucket'))) {
+      expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([
+        { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+      ]);
+    }
+  });
+
+  it('blocks every kind of public access on both buckets', () => {
+    for (const bucket of Object.values(template.findResources('AWS::S3::Bucket'))) {
+      expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+    }
+  });
+
+  it('denies requests without TLS (and below TLS 1.2) in the data bucket policy', () => {
+    const bucketId = only(template, 'AWS::S3::Bucket', 'StorageDataBucket').id;
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucketId },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
+        ]),
+      },
+    });
+  });
+
+  it('versions the data bucket', () => {
+    expect(data().Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+  });
+
+  it('expires noncurrent versions after 30 days and aborts incomplete multipart uploads', () => {
+    expect(data().Properties.LifecycleConfiguration.Rules).toContainEqual(
+      expect.objectContaining({
+        Status: 'Enabled',
+        NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+      }),
+    );
+  });
+
+  it('writes server access logs to the separate logs bucket', () => {
+    const logsId = only(template, 'AWS::S3::Bucket', 'StorageLogsBucket').id;
+    expect(data().Properties.LoggingConfiguration).toEqual({ DestinationBucketName: { Ref: logsId }, LogFilePrefix: 'data-bucket/' });
+  });
+
+  it('retains the buckets by default and empties nothing on stack deletion', () => {
+    for (const bucket of Object.values(template.findResources('AWS::S3::Bucket'))) {
+      expect(bucket.DeletionPolicy).toBe('Retain');
+      expect(bucket.UpdateReplacePolicy).toBe('Retain');
+    }
+    template.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
+  });
+
+  it('deletes and empties the buckets with context destroy=true (dev stacks)', () => {
+    const dev = synth(ALL_FLAGS).template;
+    for (const bucket of Object.values(dev.findResources('AWS::S3::Bucket'))) expect(bucket.DeletionPolicy).toBe('Delete');
+    dev.resourceCountIs('Custom::S3AutoDeleteObjects', 2);
+  });
+
+  it('names the buckets <prefix>-data|logs-<account>-<region> with context bucketNamePrefix', () => {
+    const named = synth(ALL_FLAGS).template;
+    named.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: { 'Fn::Join': ['', ['hs-test-data-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]] },
+    });
+    expect(data().Properties.BucketName).toBeUndefined();
+  });
+});
+
+describe('extraction', () => {
+  const { template } = synth();
+  const queue = () => only(template, 'AWS::SQS::Queue', 'ExtractionQueue');
+  const dlq = () => only(template, 'AWS::SQS::Queue', 'ExtractionDeadLetterQueue');
+
+  it('sends ObjectCreated:* and ObjectRemoved:* under datasets/ (and nothing else) to the extract queue', () => {
+    const notifications = template.findResources('Custom::S3BucketNotifications');
+    const [config] = Object.values(notifications).map((n) => n.Properties.NotificationConfiguration);
+    expect(config.QueueConfigurations).toEqual(
+      ['s3:ObjectCreated:*', 's3:ObjectRemoved:*'].map((event) => ({
+        Events: [event],
+        Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'datasets/' }] } },
+        QueueArn: { 'Fn::GetAtt': [queue().id, 'Arn'] },
+      })),
+    );
+    expect(config.LambdaFunctionConfigurations).toBeUndefined();
+    expect(config.TopicConfigurations).toBeUndefined();
+  });
+
+  it('dead-letters a message after 5 receives', () => {
+    expect(queue().resource.Properties.RedrivePolicy).toEqual({
+      deadLetterTargetArn: { 'Fn::GetAtt': [dlq().id, 'Arn'] },
+      maxReceiveCount: 5,
+    });
+  });
+
+  it('keeps messages invisible for at least 6x the extract timeout', () => {
+    const fn = only(template, 'AWS::Lambda::Function', 'ExtractionExtractFunction').resource;
+    expect(fn.Properties.Timeout).toBe(EXTRACT_TIMEOUT.toSeconds());
+    expect(queue().resource.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * fn.Properties.Timeout);
+  });
+
+  it('encrypts both queues (SSE-SQS)', () => {
+    for (const q of [queue(), dlq()]) expect(q.resource.Properties.SqsManagedSseEnabled).toBe(true);
+  });
+
+  it('denies non-TLS access in both queue policies', () => {
+    for (const q of [queue(), dlq()]) {
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: q.id }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    }
+  });
+
+  it('feeds the extract function from the queue in batches of 10 with partial batch responses', () => {
+    const fnId = only(template, 'AWS::Lambda::Function', 'ExtractionExtractFunction').id;
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: fnId },
+      EventSourceArn: { 'Fn::GetAtt': [queue().id, 'Arn'] },
+      BatchSize: 10,
+      MaximumBatchingWindowInSeconds: Match.anyValue(),
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    const mapping = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'))[0]!;
+    expect(mapping.Properties.MaximumBatchingWindowInSeconds).toBeLessThanOrEqual(10);
+  });
+});
+
+describe('functions', () => {
+  const { template } = synth();
+  const fns = () => ({
+    extract: only(template, 'AWS::Lambda::Function', 'ExtractionExtractFunction').resource.Properties,
+    infer: only(template, 'AWS::Lambda::Function', 'ServingInferFunction').resource.Properties,
+  });
+
+  it('run on Node.js 22 on x86_64 (the packaged native binaries are linux-x64)', () => {
+    for (const fn of Object.values(fns())) {
+      expect(fn.Runtime).toBe('nodejs22.x');
+      expect(fn.Architectures).toEqual(['x86_64']);
+      expect(fn.Handler).toBe('index.handler');
+    }
+  });
+
+  it('have the planned memory and timeouts (extract 2048 MB/120 s, infer 2048 MB/30 s)', () => {
+    const { extract, infer } = fns();
+    expect([extract.MemorySize, extract.Timeout]).toEqual([2048, 120]);
+    expect([infer.MemorySize, infer.Timeout]).toEqual([2048, 30]);
+    expect(fns().infer.MemorySize).toBe(2048);
+    const resized = synth({ extractMemoryMb: '3008', inferMemoryMb: '3008' }).template;
+    resized.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.handler', MemorySize: 3008, Timeout: 120 });
+    resized.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.handler', MemorySize: 3008, Timeout: 30 });
+  });
+
+  it('trace with X-Ray and carry the Powertools, bucket, backbone and models settings', () => {
+    const { extract, infer } = fns();
+    for (const [fn, service] of [
+      [extract, 'headstart-extract'],
+      [infer, 'headstart-infer'],
+    ] as const) {
+      expect(fn.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(fn.Environment.Variables).toMatchObject({
+        POWERTOOLS_SERVICE_NAME: service,
+        LOG_LEVEL: 'INFO',
+        BACKBONE: 'mobilenetv2-12-fp32-embed',
+        HEADSTART_MODELS: '/var/task/models',
+        BUCKET: { Ref: expect.stringMatching(/^StorageDataBucket/) },
+      });
+    }
+  });
+
+  it('give infer the training job queue and job definition', () => {
+    const vars = fns().infer.Environment.Variables;
+    expect(vars.TRAIN_JOB_QUEUE).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^TrainingJobQueue/), 'JobQueueArn'] });
+    expect(vars.TRAIN_JOB_DEFINITION).toEqual({ Ref: expect.stringMatching(/^TrainingTrainerJobDefinition/) });
+  });
+
+  it('log to their own log groups with a retention', () => {
+    for (const fn of Object.values(fns())) {
+      const groupId = fn.LoggingConfig.LogGroup.Ref as string;
+      expect(template.toJSON().Resources[groupId].Properties.RetentionInDays).toBe(30);
+    }
+  });
+});
+
+describe('serving', () => {
+  const { template } = synth();
+
+  it('has every route, each requiring IAM authorization by default', () => {
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(ROUTES.map((r) => `${r.method} ${r.path}`).sort());
+    expect(routes.map((r) => r.RouteKey)).toEqual(
+      expect.arrayContaining([
+        'POST /datasets/{name}/predict',
+        'POST /datasets/{name}/train',
+        'GET /jobs/{id}',
+        'GET /datasets/{name}',
+        'GET /datasets/{name}/models',
+        'GET /datasets/{name}/report',
+      ]),
+    );
+    for (const route of routes) expect(route.AuthorizationType).toBe('AWS_IAM');
+    template.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
+  });
+
+  it('switches every route to a JWT authorizer with context auth=jwt', () => {
+    const jwt = synth(JWT).template;
+    const authorizer = only(jwt, 'AWS::ApiGatewayV2::Authorizer', 'ServingHttpApi');
+    expect(authorizer.resource.Properties).toMatchObject({
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: { Issuer: 'https://issuer.example.com/', Audience: ['headstart-api', 'headstart-cli'] },
+    });
+    const routes = Object.values(jwt.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties);
+    expect(routes).toHaveLength(ROUTES.length);
+    for (const route of routes) {
+      expect(route.AuthorizationType).toBe('JWT');
+      expect(route.AuthorizerId).toEqual({ Ref: authorizer.id });
+    }
+  });
+
+  it('refuses auth=jwt without an issuer or an audience, and unknown auth modes', () => {
+    expect(() => buildStack({ context: { auth: 'jwt', jwtAudience: 'x' } })).toThrow(/jwtIssuer/);
+    expect(() => buildStack({ context: { auth: 'jwt', jwtIssuer: 'https://i.example.com/' } })).toThrow(/jwtAudience/);
+    expect(() => buildStack({ context: { auth: 'none' } })).toThrow(/context auth/);
+  });
+
+  it('throttles the $default stage (rate 20/s, burst 40 unless configured)', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
+    });
+    synth({ throttleRate: '5', throttleBurst: '10' }).template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+    });
+  });
+
+  it('writes JSON access logs of the stage to a log group', () => {
+    const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0]!;
+    const settings = stage.Properties.AccessLogSettings;
+    expect(settings.DestinationArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^ServingAccessLogs/), 'Arn'] });
+    expect(JSON.parse(settings.Format)).toMatchObject({ requestId: '$context.requestId', routeKey: '$context.routeKey', status: '$context.status' });
+  });
+});
+
+describe('training', () => {
+  const { template } = synth();
+  const computeResources = (t: Template) => only(t, 'AWS::Batch::ComputeEnvironment', 'TrainingGpuComputeEnvironment').resource.Properties.ComputeResources;
+
+  it('runs a managed EC2 compute environment of g5/g6 GPU instances that scales to zero', () => {
+    const env = only(template, 'AWS::Batch::ComputeEnvironment', 'TrainingGpuComputeEnvironment').resource.Properties;
+    expect(env.Type).toBe('managed');
+    expect(env.ComputeResources).toMatchObject({ Type: 'EC2', MinvCpus: 0, MaxvCpus: 16, Ec2Configuration: [{ ImageType: 'ECS_AL2023_NVIDIA' }] });
+    expect(env.ComputeResources.InstanceTypes).toEqual(TRAINER_INSTANCE_TYPES);
+    for (const type of env.ComputeResources.InstanceTypes as string[]) expect(type).toMatch(/^g[56]\.[0-9]*x?large$/);
+  });
+
+  it('uses Spot capacity with context spot=true', () => {
+    expect(computeResources(synth(ALL_FLAGS).template)).toMatchObject({
+      Type: 'SPOT',
+      AllocationStrategy: 'SPOT_PRICE_CAPACITY_OPTIMIZED',
+      MaxvCpus: 32,
+      MinvCpus: 0,
+    });
+  });
+
+  it('places instances in public subnets of a VPC without NAT gateways, with flow logs', () => {
+    template.resourceCountIs('AWS::EC2::NatGateway', 0);
+    for (const subnet of computeResources(template).Subnets as Json[]) {
+      expect(template.toJSON().Resources[subnet.Ref].Properties.MapPublicIpOnLaunch).toBe(true);
+    }
+    template.hasResourceProperties('AWS::EC2::FlowLog', { ResourceType: 'VPC', TrafficType: 'ALL', LogDestinationType: 's3' });
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway' });
+  });
+
+  it('admits no inbound traffic to the instances and requires IMDSv2', () => {
+    const sg = only(template, 'AWS::EC2::SecurityGroup', 'TrainingTrainerSecurityGroup').resource.Properties;
+    expect(sg.SecurityGroupIngress).toBeUndefined();
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 1 } }),
+    });
+  });
+
+  it('defines a job that requests 1 GPU and runs the trainer entry point', () => {
+    const def = only(template, 'AWS::Batch::JobDefinition', 'TrainingTrainerJobDefinition').resource.Properties;
+    expect(def.Type).toBe('container');
+    expect(def.PlatformCapabilities).toEqual(['EC2']);
+    expect(def.ContainerProperties.ResourceRequirements).toEqual(
+      expect.arrayContaining([{ Type: 'GPU', Value: '1' }, { Type: 'VCPU', Value: '4' }]),
+    );
+    expect(def.ContainerProperties.Command).toEqual(TRAINER_COMMAND);
+    const env = Object.fromEntries((def.ContainerProperties.Environment as Json[]).map((e) => [e.Name, e.Value]));
+    expect(env).toMatchObject({ BUCKET: { Ref: expect.stringMatching(/^StorageDataBucket/) }, HEADSTART_DEVICE: 'cuda', HEADSTART_MODELS: '/opt/headstart/models' });
+    expect(env.DATASET).toBeUndefined(); // per job, from SubmitJob's containerOverrides
+  });
+
+  it('retries a job only when Spot reclaims its instance', () => {
+    const def = only(template, 'AWS::Batch::JobDefinition', 'TrainingTrainerJobDefinition').resource.Properties;
+    expect(def.RetryStrategy.EvaluateOnExit).toEqual([
+      { Action: 'RETRY', OnStatusReason: 'Host EC2*' },
+      { Action: 'EXIT', OnReason: '*' },
+    ]);
+  });
+
+  it('queues jobs on the GPU compute environment', () => {
+    const envId = only(template, 'AWS::Batch::ComputeEnvironment', 'TrainingGpuComputeEnvironment').id;
+    template.hasResourceProperties('AWS::Batch::JobQueue', {
+      ComputeEnvironmentOrder: [{ ComputeEnvironment: { 'Fn::GetAtt': [envId, 'ComputeEnvironmentArn'] }, Order: 1 }],
+    });
+  });
+});
+
+describe('least privilege', () => {
+  const { template } = synth();
+
+  it('lets extract read datasets/, read and write embeddings/ and records/ (delete records only)', () => {
+    const pairs = permissions(template, 'ExtractionExtractRole');
+    expect(objectAccess(pairs)).toEqual({ 'datasets/*': ['read'], 'embeddings/*': ['read', 'write'], 'records/*': ['delete', 'read', 'write'] });
+    expect(s3Resources(pairs)).toEqual([BUCKET, `${BUCKET}/datasets/*`, `${BUCKET}/embeddings/*`, `${BUCKET}/records/*`]);
+    expect(otherPermissions(pairs)).toEqual([
+      'logs:CreateLogStream on <ExtractionExtractLogs.Arn>',
+      'logs:PutLogEvents on <ExtractionExtractLogs.Arn>',
+      'sqs:ChangeMessageVisibility on <ExtractionQueue.Arn>',
+      'sqs:DeleteMessage on <ExtractionQueue.Arn>',
+      'sqs:GetQueueAttributes on <ExtractionQueue.Arn>',
+      'sqs:GetQueueUrl on <ExtractionQueue.Arn>',
+      'sqs:ReceiveMessage on <ExtractionQueue.Arn>',
+      'xray:PutTelemetryRecords on *',
+      'xray:PutTraceSegments on *',
+    ]);
+  });
+
+  it('lets infer read models/, records/ and jobs/, submit to the one queue and job definition, and read job status', () => {
+    const pairs = permissions(template, 'ServingInferRole');
+    expect(objectAccess(pairs)).toEqual({ 'jobs/*': ['read'], 'models/*': ['read'], 'records/*': ['read'] });
+    expect(s3Resources(pairs)).toEqual([BUCKET, `${BUCKET}/jobs/*`, `${BUCKET}/models/*`, `${BUCKET}/records/*`]);
+    expect(otherPermissions(pairs)).toEqual([
+      'batch:DescribeJobs on *',
+      'batch:SubmitJob on <TrainingJobQueue.JobQueueArn>',
+      'batch:SubmitJob on <TrainingTrainerJobDefinition>',
+      'logs:CreateLogStream on <ServingInferLogs.Arn>',
+      'logs:PutLogEvents on <ServingInferLogs.Arn>',
+      'xray:PutTelemetryRecords on *',
+      'xray:PutTraceSegments on *',
+    ]);
+  });
+
+  it('lets the trainer read embeddings/, records/, datasets/ and read and write models/ and jobs/ (no deletes)', () => {
+    const pairs = permissions(template, 'TrainingTrainerJobRole');
+    expect(objectAccess(pairs)).toEqual({
+      'datasets/*': ['read'],
+      'embeddings/*': ['read'],
+      'jobs/*': ['read', 'write'],
+      'models/*': ['read', 'write'],
+      'records/*': ['read'],
+    });
+    expect(otherPermissions(pairs)).toEqual([]);
+  });
+
+  it('grants no action wildcard wider than a CDK S3 grant group', () => {
+    const allowed = new Set(['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:Abort*']);
+    for (const role of ['ExtractionExtractRole', 'ServingInferRole', 'TrainingTrainerJobRole']) {
+      for (const { action } of permissions(template, role)) {
+        if (action.includes('*')) expect(allowed.has(action), `${role}: ${action}`).toBe(true);
+      }
+    }
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it.each([
+    ['defaults', {}],
+    ['jwt + spot + destroy + bucket prefix', ALL_FLAGS],
+  ])('finds no unacknowledged error or warning (%s)', (_name, context) => {
+    const { stack } = synth(context);
+    const report = new AwsSolutionsChecks().validateScope(stack);
+    const findings = report.violations.map((v) => `${v.severity} ${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
+    expect(findings).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  it('leaves no CDK error or warning annotation on the stack', () => {
+    const { stack } = synth();
+    expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
+    expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue())).toEqual([]);
+  });
+
+  it('synthesizes as `cdk synth` does: nag plugin and built-in CloudFormation validation, no violations', () => {
+    const { app } = buildStack({ builtinValidation: true });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    const assembly = app.synth();
+    const report = JSON.parse(fs.readFileSync(path.join(assembly.directory, 'validation-report.json'), 'utf8'));
+    const violations = (report.pluginReports as Json[]).flatMap((r) => r.violations ?? r.conclusion?.violations ?? []);
+    expect(violations).toEqual([]);
+  });
+});

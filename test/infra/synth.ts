@@ -1,0 +1,66 @@
+// Builds the pipeline stack for the infra tests, with the same context as `cdk synth` (cdk.json)
+// plus the test's own. The stack does not look inside the function assets, so the tests pass two
+// tiny folders with fixed hashes instead of the 76 MB packages (test/infra/bundle-functions.test.ts
+// covers those); asset staging is off so nothing is copied into a cloud assembly.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { App, type Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { PipelineStack } from '../../infra/lib/pipeline-stack.js';
+import { repoDir } from '../helpers/shared.js';
+
+export function cdkJsonContext(): Record<string, unknown> {
+  const cdkJson = JSON.parse(fs.readFileSync(path.join(repoDir(), 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+  return cdkJson.context;
+}
+
+let fixtures: { extract: string; infer: string; models: string } | undefined;
+
+/** Minimal asset folders, made once per test process. */
+export function fixtureAssets(): { extract: string; infer: string; models: string } {
+  if (fixtures) return fixtures;
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'headstart-infra-'));
+  const made = { extract: path.join(root, 'extract'), infer: path.join(root, 'infer'), models: path.join(root, 'models') };
+  for (const dir of Object.values(made)) fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(made.extract, 'index.mjs'), 'export const handler = async () => ({ batchItemFailures: [] });\n');
+  fs.writeFileSync(path.join(made.infer, 'index.mjs'), 'export const handler = async () => ({ statusCode: 200 });\n');
+  fs.writeFileSync(path.join(made.models, 'backbone.onnx'), 'not a model\n');
+  fixtures = made;
+  return made;
+}
+
+export interface SynthOptions {
+  context?: Record<string, unknown>;
+  /** CDK's built-in CloudFormation validation; slow (a WASM rule engine), so off unless a test is about it. */
+  builtinValidation?: boolean;
+  /** The trainer image's models folder; default the fixture folder. */
+  modelsDir?: string;
+}
+
+export function buildStack(options: SynthOptions = {}): { app: App; stack: PipelineStack } {
+  const assets = fixtureAssets();
+  const app = new App({
+    context: { ...cdkJsonContext(), 'aws:cdk:disable-asset-staging': true, ...options.context },
+    builtinCloudFormationValidation: options.builtinValidation ?? false,
+  });
+  const stack = new PipelineStack(app, 'Headstart', {
+    functionAssets: { extract: { dir: assets.extract, hash: 'a'.repeat(64) }, infer: { dir: assets.infer, hash: 'b'.repeat(64) } },
+    trainerImage: { repoRoot: repoDir(), modelsDir: options.modelsDir ?? assets.models, modelsHash: 'c'.repeat(64) },
+  });
+  return { app, stack };
+}
+
+const templates = new Map<string, { stack: Stack; template: Template }>();
+
+/** One synthesized template per distinct context, shared by the tests in a file. */
+export function synth(context: Record<string, unknown> = {}): { stack: Stack; template: Template } {
+  const key = JSON.stringify(context);
+  let hit = templates.get(key);
+  if (!hit) {
+    const { stack } = buildStack({ context });
+    hit = { stack, template: Template.fromStack(stack) };
+    templates.set(key, hit);
+  }
+  return hit;
+}
