@@ -4,6 +4,10 @@
  * content hash), so `cdk synth` needs neither Docker nor the network; the trainer image is only
  * built by `cdk deploy` (or cdk-assets publish), which does need Docker.
  *
+ * The stack is environment-agnostic on purpose (no `env`): with an account and region the VPC
+ * would look up availability zones through the AWS API during synth. `cdk deploy` takes both from
+ * the credentials in use.
+ *
  * Context flags: see infra/lib/config.ts (auth=jwt, spot=true, destroy=true, ...).
  */
 import { App, Validations } from 'aws-cdk-lib';
@@ -25,7 +29,6 @@ const bundles = await bundleFunctions({
 
 new PipelineStack(app, 'Headstart', {
   description: 'headstart: image classifiers from a few labelled images (S3 -> SQS -> Lambda, Batch GPU trainer, HTTP API)',
-  env: { account: process.env['CDK_DEFAULT_ACCOUNT'], region: process.env['CDK_DEFAULT_REGION'] },
   functionAssets: { extract: bundles.extract, infer: bundles.infer },
   trainerImage: { repoRoot, modelsDir: models.dir, modelsHash: models.hash },
 });

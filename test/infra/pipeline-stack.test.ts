@@ -236,7 +236,6 @@ describe('functions', () => {
     const { extract, infer } = fns();
     expect([extract.MemorySize, extract.Timeout]).toEqual([2048, 120]);
     expect([infer.MemorySize, infer.Timeout]).toEqual([2048, 30]);
-    expect(fns().infer.MemorySize).toBe(2048);
     const resized = synth({ extractMemoryMb: '3008', inferMemoryMb: '3008' }).template;
     resized.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.handler', MemorySize: 3008, Timeout: 120 });
     resized.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.handler', MemorySize: 3008, Timeout: 30 });

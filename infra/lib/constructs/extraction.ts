@@ -11,7 +11,8 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { acknowledge, grantPrefixes } from './acknowledge.js';
+import { acknowledge } from './acknowledge.js';
+import { grantPrefixes } from './bucket-grants.js';
 import { PipelineFunction, type FunctionAsset } from './pipeline-function.js';
 import { KEY_PREFIXES, objects } from './storage.js';
 

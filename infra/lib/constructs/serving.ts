@@ -16,7 +16,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { AuthConfig } from '../config.js';
-import { acknowledge, grantPrefixes } from './acknowledge.js';
+import { acknowledge } from './acknowledge.js';
+import { grantPrefixes } from './bucket-grants.js';
 import { PipelineFunction, type FunctionAsset } from './pipeline-function.js';
 import { objects } from './storage.js';
 

@@ -37,7 +37,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { acknowledge, grantPrefixes } from './acknowledge.js';
+import { acknowledge } from './acknowledge.js';
+import { grantPrefixes } from './bucket-grants.js';
 import { objects } from './storage.js';
 
 /** GPU instance types: 1 GPU each (A10G, L4), small enough that a stray job costs little. */
