@@ -35,7 +35,7 @@ export class PipelineStack extends Stack {
       jobQueue: training.jobQueue, jobDefinition: training.jobDefinition, auth: config.auth, throttle: config.throttle,
     });
 
-    new CfnOutput(this, 'ApiUrl', { value: serving.stage.url });
+    new CfnOutput(this, 'ApiUrl', { value: serving.api.apiEndpoint }); // no trailing slash: $API/datasets/...
     new CfnOutput(this, 'BucketName', { value: storage.bucket.bucketName });
     new CfnOutput(this, 'ExtractQueueUrl', { value: extraction.queue.queueUrl });
     new CfnOutput(this, 'ExtractDeadLetterQueueUrl', { value: extraction.deadLetterQueue.queueUrl });

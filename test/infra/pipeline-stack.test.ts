@@ -325,6 +325,12 @@ describe('serving', () => {
     });
   });
 
+  it('outputs the API endpoint without a trailing slash, so $API/datasets/... is a clean path', () => {
+    const apiId = only(template, 'AWS::ApiGatewayV2::Api', 'ServingHttpApi').id;
+    // ApiEndpoint is https://<id>.execute-api.<region>.amazonaws.com; the $default stage needs no path.
+    expect(template.toJSON().Outputs.ApiUrl.Value).toEqual({ 'Fn::GetAtt': [apiId, 'ApiEndpoint'] });
+  });
+
   it('writes JSON access logs of the stage to a log group', () => {
     const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0]!;
     const settings = stage.Properties.AccessLogSettings;
