@@ -15,12 +15,25 @@ export function cdkJsonContext(): Record<string, unknown> {
   return cdkJson.context;
 }
 
+let scratchRoot: string | undefined;
+
+/** A scratch folder for this test process (fixtures and cloud assemblies), removed when it exits. */
+function scratch(): string {
+  if (!scratchRoot) {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'headstart-infra-'));
+    process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
+    scratchRoot = root;
+  }
+  return scratchRoot;
+}
+
 let fixtures: { extract: string; infer: string; models: string } | undefined;
+let assemblies = 0;
 
 /** Minimal asset folders, made once per test process. */
 export function fixtureAssets(): { extract: string; infer: string; models: string } {
   if (fixtures) return fixtures;
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'headstart-infra-'));
+  const root = scratch();
   const made = { extract: path.join(root, 'extract'), infer: path.join(root, 'infer'), models: path.join(root, 'models') };
   for (const dir of Object.values(made)) fs.mkdirSync(dir);
   fs.writeFileSync(path.join(made.extract, 'index.mjs'), 'export const handler = async () => ({ batchItemFailures: [] });\n');
@@ -41,6 +54,7 @@ export interface SynthOptions {
 export function buildStack(options: SynthOptions = {}): { app: App; stack: PipelineStack } {
   const assets = fixtureAssets();
   const app = new App({
+    outdir: path.join(scratch(), `cdk.out-${++assemblies}`),
     context: { ...cdkJsonContext(), 'aws:cdk:disable-asset-staging': true, ...options.context },
     builtinCloudFormationValidation: options.builtinValidation ?? false,
   });
