@@ -8,6 +8,7 @@
  *   GET  /jobs/{id}
  *   GET  /datasets/{name}           counts per label, failures, current model and its metrics
  *   GET  /datasets/{name}/models
+ *   GET  /datasets/{name}/report    the current version's self-contained HTML report
  *   GET  /datasets                  every dataset
  */
 import { BadRequestError, DatasetNotFoundError, HeadstartError, InvalidImageError, NotFoundError } from '../errors.js';
@@ -18,6 +19,8 @@ import type { Predictor } from '../pipeline/predict.js';
 import { datasetStatus, listDatasets } from '../pipeline/status.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
 import { decodeImageBody } from './body.js';
+import { currentReport } from '../report/currentReport.js';
+import { REPORT_CSP } from '../report/renderReport.js';
 
 export interface HttpRequest {
   method: string;
@@ -79,6 +82,14 @@ const routes: Route[] = [
     },
   },
   { method: 'POST', pattern: ['datasets', '*', 'predict'], handler: predictRoute },
+  {
+    method: 'GET',
+    pattern: ['datasets', '*', 'report'],
+    handler: async (_r, [name], c) => {
+      const html = await currentReport(c.store, dataset(name));
+      return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': REPORT_CSP }, body: html };
+    },
+  },
   {
     method: 'POST',
     pattern: ['datasets', '*', 'train'],

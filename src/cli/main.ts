@@ -14,6 +14,7 @@ import { statusCommand } from './commands/status.js';
 import { modelsCommand, promoteCommand, rollbackCommand } from './commands/models.js';
 import { serveCommand } from './commands/serve.js';
 import { demoCommand } from './commands/demo.js';
+import { reportCommand } from './commands/report.js';
 import { UsageError } from './output.js';
 
 /** Opens the runtime for a command and always closes it, so the process can exit. */
@@ -91,6 +92,14 @@ function program(): Command {
     .description('go back to the version that was current before')
     .argument('<name>', 'dataset')
     .action(async (name: string) => withRuntime((rt) => rollbackCommand(rt, name)));
+
+  cli
+    .command('report')
+    .description("write the model version's self-contained HTML report and print its path")
+    .argument('<name>', 'dataset')
+    .option('--version <version>', 'a version other than the current one')
+    .option('--out <file>', 'where to write it (default <name>-report.html)')
+    .action(async (name: string, options: { version?: string; out?: string }) => withRuntime((rt) => reportCommand(rt, name, options)));
 
   cli
     .command('serve')

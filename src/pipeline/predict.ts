@@ -11,6 +11,7 @@ import { HeadModel } from '../head/HeadModel.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
+import { decodeOutOfDomain, scoreOutOfDomain, type OutOfDomainModel } from '../transfer/outOfDomain.js';
 import type { Embedder } from './extract.js';
 
 export interface LabelProbability {
@@ -24,11 +25,19 @@ export interface Prediction {
   top: LabelProbability[];
   /** The model version that computed this prediction. */
   model: string;
+  /**
+   * True when the image looks unlike the training images (k-NN cosine distance above the threshold
+   * calibrated on validation at a 5% false-alarm rate): the label is then likely meaningless.
+   */
+  outOfDomain?: boolean;
+  /** The distance score behind `outOfDomain` (0 = like the training images). */
+  oodScore?: number;
 }
 
 export interface LoadedModel {
   manifest: ModelManifest;
   head: HeadModel;
+  ood?: OutOfDomainModel;
 }
 
 export interface PredictorOptions {
@@ -84,7 +93,10 @@ export class Predictor {
       );
     }
     const head = await HeadModel.load(await this.registry.file(dataset, version, manifest.files.head));
-    return { manifest, head };
+    const ood = manifest.outOfDomain
+      ? decodeOutOfDomain(manifest.outOfDomain, await this.registry.file(dataset, version, manifest.outOfDomain.reference.file))
+      : undefined;
+    return { manifest, head, ...(ood ? { ood } : {}) };
   }
 
   /**
@@ -93,17 +105,20 @@ export class Predictor {
    */
   async predict(dataset: string, images: Uint8Array[], version?: string): Promise<Array<Prediction | InvalidImageError>> {
     const chosen = version ?? (await this.currentVersion(dataset));
-    const { manifest, head } = await this.model(dataset, chosen);
+    const { manifest, head, ood } = await this.model(dataset, chosen);
     const embedded = await this.embedder.embedImages(images);
     const good = embedded.filter((e): e is Float32Array => e instanceof Float32Array);
     const probabilities = good.length > 0 ? await head.predict(good) : new Float32Array(0);
+    const domain = ood && good.length > 0 ? scoreOutOfDomain(ood, good) : undefined;
     const k = manifest.labels.length;
     let row = 0;
     return embedded.map((e) => {
       if (!(e instanceof Float32Array)) return e;
       const p = probabilities.subarray(row * k, (row + 1) * k);
+      const d = domain?.[row];
       row++;
-      return toPrediction(p, manifest.labels, chosen, this.options.topK ?? 5);
+      const prediction = toPrediction(p, manifest.labels, chosen, this.options.topK ?? 5);
+      return d ? { ...prediction, outOfDomain: d.outOfDomain, oodScore: d.score } : prediction;
     });
   }
 }

@@ -9,7 +9,10 @@ import { exportHead } from '../head/exportHead.js';
 import { exportStandalone } from '../head/exportStandalone.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
-import { ModelRegistry } from '../registry/ModelRegistry.js';
+import { ModelRegistry, newVersionId } from '../registry/ModelRegistry.js';
+import { buildReportInput } from '../report/reportInput.js';
+import { renderReport } from '../report/renderReport.js';
+import { encodeOutOfDomain, fitOutOfDomain } from '../transfer/outOfDomain.js';
 import { trainHead } from '../training/trainHead.js';
 import { loadTrainingData } from './trainingData.js';
 
@@ -33,6 +36,8 @@ export interface TrainOptions {
   promote?: boolean;
   /** Skip the standalone (image -> probabilities) export, e.g. in tests that only need the head. */
   standalone?: boolean;
+  /** Skip the HTML report (it reads thumbnails of misclassified images from the store). */
+  report?: boolean;
 }
 
 export async function trainDataset(
@@ -56,34 +61,45 @@ export async function trainDataset(
     files['standalone.onnx'] = exportStandalone(await backbone.modelBytes(), headBytes, { embeddingOutput: backbone.embeddingOutput });
   }
 
+  // Out-of-domain calibration on out-of-fold scores: a stated 5% false-alarm rate on held-out images.
+  const ood = encodeOutOfDomain(fitOutOfDomain({ embeddings: data.embeddings, dims: data.dims, labels: data.labels, folds: head.folds }));
+  files[ood.manifest.reference.file] = ood.bytes;
+
   const imagesPerLabel: Record<string, number> = {};
   for (const index of data.labels) {
     const label = data.classNames[index] as string;
     imagesPerLabel[label] = (imagesPerLabel[label] ?? 0) + 1;
   }
   const { balancedAccuracy: _b, logLoss: _l, folds: _f, ...metrics } = head.metrics;
-  return new ModelRegistry(store).publish(
-    dataset,
-    {
-      labels: head.classNames,
-      backbone: { id: backbone.id, name: backbone.spec.name, sha256: backbone.spec.sha256, embeddingSize: backbone.spec.embeddingSize },
-      preprocessing: backbone.spec.preprocessing,
-      head: { kind: head.kind, ...(head.kind === 'mlp' ? { hidden: head.settings.hidden } : {}), lambda: head.lambda, file: 'head.onnx' },
-      metrics,
-      validation: { balancedAccuracy: head.metrics.balancedAccuracy, logLoss: head.metrics.logLoss, lambdaScores: head.lambdaScores, selection: head.settings.selection },
-      training: {
-        seed: head.settings.seed,
-        folds: head.settings.folds,
-        lambdas: head.settings.lambdas,
-        device: head.settings.device,
-        durationMs: Date.now() - started,
-        imagesPerLabel,
-        curve: head.trainingCurve,
-      },
-      data: { fingerprint: data.fingerprint, images: data.dims[0], excluded: data.excluded },
-      files: { head: 'head.onnx', ...(files['standalone.onnx'] ? { standalone: 'standalone.onnx' } : {}) },
+  const version = newVersionId();
+  const manifest: Omit<ModelManifest, 'version' | 'dataset' | 'createdAt'> = {
+    labels: head.classNames,
+    backbone: { id: backbone.id, name: backbone.spec.name, sha256: backbone.spec.sha256, embeddingSize: backbone.spec.embeddingSize },
+    preprocessing: backbone.spec.preprocessing,
+    head: { kind: head.kind, ...(head.kind === 'mlp' ? { hidden: head.settings.hidden } : {}), lambda: head.lambda, file: 'head.onnx' },
+    metrics,
+    validation: { balancedAccuracy: head.metrics.balancedAccuracy, logLoss: head.metrics.logLoss, lambdaScores: head.lambdaScores, selection: head.settings.selection },
+    training: {
+      seed: head.settings.seed,
+      folds: head.settings.folds,
+      lambdas: head.settings.lambdas,
+      device: head.settings.device,
+      durationMs: Date.now() - started,
+      imagesPerLabel,
+      curve: head.trainingCurve,
     },
-    files,
-    { promote: options.promote ?? true },
-  );
+    data: { fingerprint: data.fingerprint, images: data.dims[0], excluded: data.excluded },
+    outOfDomain: ood.manifest,
+    files: { head: 'head.onnx', ...(files['standalone.onnx'] ? { standalone: 'standalone.onnx' } : {}) },
+  };
+  if (options.report ?? true) {
+    const input = await buildReportInput(
+      store,
+      { ...manifest, dataset, version, createdAt: new Date().toISOString() },
+      { keys: data.keys, labels: data.labels, classNames: head.classNames, oofProbabilities: head.oofProbabilities },
+    );
+    files['report.html'] = new TextEncoder().encode(renderReport(input));
+    manifest.files.report = 'report.html';
+  }
+  return new ModelRegistry(store).publish(dataset, manifest, files, { promote: options.promote ?? true, version });
 }

@@ -1,3 +1,5 @@
+import type { OutOfDomainManifest } from '../transfer/outOfDomain.js';
+
 /**
  * model.json: everything needed to use, audit and reproduce a model version. The head (head.onnx)
  * only maps an embedding to probabilities; this file says which backbone and preprocessing produced
@@ -59,6 +61,8 @@ export interface ModelManifest {
     excluded: ExcludedImage[];
   };
   files: { head: string; standalone?: string; report?: string };
+  /** Out-of-domain detector: k-NN cosine distance to the training images, threshold on validation. */
+  outOfDomain?: OutOfDomainManifest;
   /** How the regularisation was chosen: every lambda's cross-validated scores. */
   validation?: { balancedAccuracy: number; logLoss: number; lambdaScores: unknown[]; selection: string };
 }

@@ -60,8 +60,8 @@ export async function predictCommand(runtime: LocalRuntime, name: string, paths:
     dataset,
     files,
     (r) => {
-      if (options.json) printLine(JSON.stringify({ file: r.file, label: r.label, probability: r.probability, top: r.top, model: r.model }));
-      else printLine(`${r.file}: ${r.label} (${percent(r.probability)})`);
+      if (options.json) printLine(JSON.stringify({ file: r.file, label: r.label, probability: r.probability, top: r.top, model: r.model, outOfDomain: r.outOfDomain, oodScore: r.oodScore }));
+      else printLine(`${r.file}: ${r.label} (${percent(r.probability)})${r.outOfDomain ? ' — out of domain: unlike the training images' : ''}`);
     },
     (file, message) => {
       errors++;

@@ -1,0 +1,163 @@
+/**
+ * The CLI contract, as scripts outside the repo call it: `npx headstart <command>` in a child
+ * process, on real images, with state in a temporary HEADSTART_HOME. Covers upload (with refused
+ * files), status, train, predict, eval, models/promote/rollback, report, and error exits.
+ */
+import { execFile } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { datasetsDir, imagesDir, repoDir } from '../../helpers/shared.js';
+
+const run = promisify(execFile);
+const PER_LABEL = 10;
+
+let home: string;
+let work: string;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function headstart(...args: string[]): Promise<Result> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [path.join(repoDir(), 'bin', 'headstart.js'), ...args], {
+      cwd: work,
+      env: { ...process.env, HEADSTART_HOME: home },
+      maxBuffer: 32 * 1024 * 1024,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+async function copySubset(split: string, into: string, count: number): Promise<void> {
+  for (const label of ['ants', 'bees']) {
+    const from = path.join(datasetsDir(), 'hymenoptera', split, label);
+    await mkdir(path.join(into, label), { recursive: true });
+    for (const file of (await readdir(from)).sort().slice(0, count)) await cp(path.join(from, file), path.join(into, label, file));
+  }
+}
+
+beforeAll(async () => {
+  home = await mkdtemp(path.join(tmpdir(), 'hs-cli-home-'));
+  work = await mkdtemp(path.join(tmpdir(), 'hs-cli-work-'));
+  await copySubset('train', path.join(work, 'train'), PER_LABEL);
+  await copySubset('val', path.join(work, 'val'), 6);
+  await writeFile(path.join(work, 'train', 'ants', 'notes.jpg'), 'this is a text file, not a JPEG');
+  await writeFile(path.join(work, 'train', 'stray.jpg'), 'outside any label folder');
+});
+
+afterAll(async () => {
+  await rm(home, { recursive: true, force: true });
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('headstart CLI', () => {
+  it('upload: embeds the images, reports refused files with reasons, exits 0', async () => {
+    const r = await headstart('upload', 'train', '--dataset', 'bugs', '--json');
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout) as { embedded: number; skipped: number; failed: { file: string; error: string }[] };
+    expect(summary.embedded).toBe(2 * PER_LABEL);
+    expect(summary.skipped).toBe(0);
+    const failures = Object.fromEntries(summary.failed.map((f) => [path.basename(f.file), f.error]));
+    expect(failures['notes.jpg']).toMatch(/not an image/i);
+    expect(failures['stray.jpg']).toMatch(/label folder/);
+  });
+
+  it('upload again: everything is skipped as already cached', async () => {
+    const r = await headstart('upload', 'train', '--dataset', 'bugs');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`embedded 0, skipped ${2 * PER_LABEL}`);
+  });
+
+  it('status --json: counts per label and every failed object with its reason', async () => {
+    const r = await headstart('status', 'bugs', '--json');
+    expect(r.code).toBe(0);
+    const status = JSON.parse(r.stdout) as { labels: Record<string, number>; pending: number; failures: { key: string; error: string }[]; model: unknown };
+    expect(status.labels).toEqual({ ants: PER_LABEL, bees: PER_LABEL });
+    expect(status.pending).toBe(0);
+    expect(status.failures).toEqual([expect.objectContaining({ key: 'datasets/bugs/ants/notes.jpg', error: expect.stringMatching(/not an image/i) })]);
+    expect(status.model).toBeNull();
+  });
+
+  let firstVersion = '';
+  it('train --json: publishes a version with validation metrics', async () => {
+    const r = await headstart('train', 'bugs', '--json');
+    expect(r.code).toBe(0);
+    const model = JSON.parse(r.stdout) as { version: string; accuracy: number; labels: string[]; confusion: number[][] };
+    expect(model.labels).toEqual(['ants', 'bees']);
+    expect(model.accuracy).toBeGreaterThan(0.7);
+    expect(model.confusion.flat().reduce((a, b) => a + b, 0)).toBe(2 * PER_LABEL);
+    firstVersion = model.version;
+  });
+
+  it('predict --json: one JSON line per image, naming the model; a bad file exits 1 after the rest', async () => {
+    await writeFile(path.join(work, 'broken.png'), 'not a png');
+    const r = await headstart('predict', 'bugs', 'val/ants', 'broken.png', '--json');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/broken\.png: .*not an image/i);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(6);
+    for (const line of lines) {
+      expect(Object.keys(line)).toEqual(expect.arrayContaining(['file', 'label', 'probability', 'top', 'model', 'outOfDomain']));
+      expect(line['model']).toBe(firstVersion);
+    }
+    expect(lines.filter((l) => l['label'] === 'ants').length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('predict flags a photo far from the training images as out of domain', async () => {
+    const r = await headstart('predict', 'bugs', path.join(imagesDir(), 'coffee.png'), '--json');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ outOfDomain: true });
+  });
+
+  it('eval --json: scores a labelled folder with the current model', async () => {
+    const r = await headstart('eval', 'bugs', 'val', '--json');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as { accuracy: number; macroF1: number; n: number; labels: string[]; confusion: number[][]; perClass: Record<string, unknown> };
+    expect(result.n).toBe(12);
+    expect(result.labels).toEqual(['ants', 'bees']);
+    expect(result.accuracy).toBeGreaterThan(0.6);
+    expect(Object.keys(result.perClass)).toEqual(['ants', 'bees']);
+  });
+
+  it('models, promote and rollback move the current version', async () => {
+    const second = JSON.parse((await headstart('train', 'bugs', '--json', '--seed', '1')).stdout) as { version: string };
+    const listed = JSON.parse((await headstart('models', 'bugs', '--json')).stdout) as { current: string; models: { version: string }[] };
+    expect(listed.current).toBe(second.version);
+    expect(listed.models.map((m) => m.version)).toEqual([firstVersion, second.version]);
+    expect((await headstart('rollback', 'bugs')).stdout).toContain(firstVersion);
+    expect((await headstart('promote', 'bugs', second.version)).code).toBe(0);
+    const after = JSON.parse((await headstart('models', 'bugs', '--json')).stdout) as { current: string };
+    expect(after.current).toBe(second.version);
+  });
+
+  it('report writes the self-contained HTML report', async () => {
+    const r = await headstart('report', 'bugs', '--out', 'bugs.html');
+    expect(r.code).toBe(0);
+    const html = await readFile(path.join(work, 'bugs.html'), 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).not.toMatch(/(src|href)="https?:/);
+  });
+
+  it.each([
+    [['train', 'nothing-here'], /dataset "nothing-here"|no cached embeddings/],
+    [['predict', 'nothing-here', 'val/ants'], /no trained model/],
+    [['upload', 'no-such-folder', '--dataset', 'x'], /does not exist/],
+    [['upload', 'train', '--dataset', '../escape'], /path separator|path segment/],
+    [['promote', 'bugs', 'v-unknown'], /no model version/],
+    [['eval', 'bugs'], /missing required argument/],
+    [['bogus'], /unknown command/],
+  ])('%j fails with a message naming the problem and a non-zero exit', async (args, message) => {
+    const r = await headstart(...args);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+  });
+});
