@@ -6,13 +6,15 @@ import path from 'node:path';
 import { Validations } from 'aws-cdk-lib';
 import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { EXTRACT_TIMEOUT } from '../../infra/lib/constructs/extraction.js';
 import { ROUTES } from '../../infra/lib/constructs/serving.js';
 import { TRAINER_COMMAND, TRAINER_INSTANCE_TYPES } from '../../infra/lib/constructs/training.js';
-import { buildStack, synth } from './synth.js';
+import { buildStack, removeScratch, synth } from './synth.js';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+afterAll(removeScratch);
 
 const JWT = { auth: 'jwt', jwtIssuer: 'https://issuer.example.com/', jwtAudience: 'headstart-api,headstart-cli' };
 const ALL_FLAGS = { ...JWT, spot: 'true', destroy: 'true', bucketNamePrefix: 'hs-test', maxVcpus: '32' };

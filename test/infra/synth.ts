@@ -17,14 +17,18 @@ export function cdkJsonContext(): Record<string, unknown> {
 
 let scratchRoot: string | undefined;
 
-/** A scratch folder for this test process (fixtures and cloud assemblies), removed when it exits. */
+/** A scratch folder for this test file (fixtures and cloud assemblies); see {@link removeScratch}. */
 function scratch(): string {
-  if (!scratchRoot) {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'headstart-infra-'));
-    process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
-    scratchRoot = root;
-  }
+  scratchRoot ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headstart-infra-'));
   return scratchRoot;
+}
+
+/** Call from afterAll: removes the scratch folder and forgets what was built in it. */
+export function removeScratch(): void {
+  if (scratchRoot) fs.rmSync(scratchRoot, { recursive: true, force: true });
+  scratchRoot = undefined;
+  fixtures = undefined;
+  templates.clear();
 }
 
 let fixtures: { extract: string; infer: string; models: string } | undefined;

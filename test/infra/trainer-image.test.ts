@@ -4,11 +4,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRAINER_COMMAND, TRAINER_MODELS_DIR } from '../../infra/lib/constructs/training.js';
 import { listFiles } from '../../scripts/bundle-functions.js';
 import { repoDir } from '../helpers/shared.js';
-import { buildStack, fixtureAssets } from './synth.js';
+import { buildStack, fixtureAssets, removeScratch } from './synth.js';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -28,6 +28,8 @@ function synthImage(): { hash: string; source: Json; contextDir: string } {
 beforeAll(() => {
   image = synthImage();
 });
+
+afterAll(removeScratch);
 
 describe('the trainer build context', () => {
   it('holds the package files, src/ and functions/', () => {
