@@ -10,9 +10,10 @@
  *   models/<dataset>/current.json                            the pointer to the served version
  *   jobs/<id>.json                                           training job state
  *
- * Who touches what: extract reads datasets/, reads and writes embeddings/ and records/; infer reads
- * models/ and records/, reads and writes jobs/; the trainer reads embeddings/, records/, datasets/
- * and writes models/ and jobs/.
+ * Who touches what: extract reads datasets/, reads and writes embeddings/ and records/ (and deletes
+ * records/ of removed uploads); infer reads models/, records/ and jobs/ (a job's id is its Batch job
+ * id, so submitting writes nothing); the trainer reads embeddings/, records/, datasets/ (report
+ * thumbnails) and reads and writes models/ and jobs/, deleting nothing.
  */
 import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
