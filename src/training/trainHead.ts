@@ -1,0 +1,197 @@
+/**
+ * Trains a classification head on embeddings: multinomial logistic regression (or a one-hidden-layer
+ * ReLU network) on L2-normalised embeddings, with a class-balanced loss and L2 regularisation.
+ *
+ * Protocol:
+ * 1. L2-normalise the rows (in an ONNX graph; the exported head repeats it inside head.onnx).
+ * 2. Stratified k-fold split (k = min(folds, smallest class count), seeded).
+ * 3. For each fold, fit along the lambda path with L-BFGS; the loss and gradient over the data run
+ *    in onnxruntime, the optimiser in JS. Choose lambda by out-of-fold balanced accuracy.
+ * 4. Report validation metrics from the out-of-fold predictions at that lambda (every row is
+ *    predicted by a head that never saw it, which matters when there are few images).
+ * 5. Refit on all rows at that lambda; its objective per iteration is the training curve.
+ *
+ * Deterministic for a seed: the folds and the MLP's initial weights come from a seeded generator,
+ * and the optimiser is plain sequential arithmetic (onnxruntime's CPU kernels are deterministic for
+ * a fixed thread count).
+ */
+import { BadRequestError, TrainingDataError } from '../errors.js';
+import { crossValidate, SELECTION_RULE } from './crossValidate.js';
+import { ForwardSession, LossSession, normalizeEmbeddings } from './graphSessions.js';
+import { headShape, initialParams, paramBlocks, type HeadShape } from './headLayout.js';
+import { minimizeLbfgs, type LbfgsOptions } from './lbfgs.js';
+import { classificationMetrics } from './metrics.js';
+import { createRandom } from './random.js';
+import { balancedTargets } from './rows.js';
+import { foldSplits, stratifiedFolds } from './stratifiedFolds.js';
+import type { HeadParams, TrainedHead, TrainingData, TrainOptions } from './types.js';
+
+/** Lambda grid (strength on the weighted mean loss): half-decade steps. */
+export const DEFAULT_LAMBDAS: readonly number[] = [1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6];
+export const DEFAULT_FOLDS = 5;
+export const DEFAULT_SEED = 0;
+export const DEFAULT_MAX_ITERATIONS = 1000;
+const GRADIENT_TOLERANCE = Number(process.env.GT ?? 1e-6);
+const FUNCTION_TOLERANCE = Number(process.env.FT ?? 1e-10);
+
+interface ResolvedOptions {
+  hidden: number;
+  lambdas: number[];
+  folds: number;
+  seed: number;
+  device: 'cpu' | 'cuda';
+  maxIterations: number;
+}
+
+function resolveOptions(options: TrainOptions): ResolvedOptions {
+  const hidden = options.hidden ?? 0;
+  const lambdas = [...(options.lambdas ?? DEFAULT_LAMBDAS)];
+  const folds = options.folds ?? DEFAULT_FOLDS;
+  const seed = options.seed ?? DEFAULT_SEED;
+  const maxIterations = options.maxIterations ?? DEFAULT_MAX_ITERATIONS;
+  const invalid = (what: string, value: unknown): never => {
+    throw new BadRequestError(`invalid training option ${what}: ${JSON.stringify(value)}`, 'invalid_training_option', 400, { context: { option: what } });
+  };
+  if (!Number.isInteger(hidden) || hidden < 0) invalid('hidden (a non-negative integer)', hidden);
+  if (lambdas.length === 0 || lambdas.some((l) => !(Number.isFinite(l) && l > 0))) invalid('lambdas (positive numbers)', lambdas);
+  if (!Number.isInteger(folds) || folds < 2) invalid('folds (an integer >= 2)', folds);
+  if (!Number.isInteger(seed)) invalid('seed (an integer)', seed);
+  if (!Number.isInteger(maxIterations) || maxIterations < 1) invalid('maxIterations (a positive integer)', maxIterations);
+  return { hidden, lambdas, folds, seed, device: options.device ?? 'cpu', maxIterations };
+}
+
+/** Throws TrainingDataError when the data cannot be trained; returns the per-class counts. */
+export function validateTrainingData(data: TrainingData): number[] {
+  const [n, d] = data.dims;
+  if (!Number.isInteger(n) || !Number.isInteger(d) || n < 1 || d < 1) {
+    throw new TrainingDataError(`dims must be two positive integers [N, D], got [${n}, ${d}]`, { context: { dims: [n, d] } });
+  }
+  if (data.embeddings.length !== n * d) {
+    throw new TrainingDataError(`embeddings hold ${data.embeddings.length} values, but dims [${n}, ${d}] need ${n * d}`, {
+      context: { values: data.embeddings.length, dims: [n, d] },
+    });
+  }
+  if (data.labels.length !== n) {
+    throw new TrainingDataError(`${data.labels.length} labels for ${n} embeddings`, { context: { labels: data.labels.length, rows: n } });
+  }
+  const k = data.classNames.length;
+  if (k < 2) {
+    throw new TrainingDataError(`training needs at least 2 classes, got ${k}${k === 1 ? ` ("${data.classNames[0]}")` : ''}`, {
+      context: { classes: [...data.classNames] },
+    });
+  }
+  if (new Set(data.classNames).size !== k) {
+    throw new TrainingDataError('class names must be distinct', { context: { classes: [...data.classNames] } });
+  }
+  const counts = new Array<number>(k).fill(0);
+  data.labels.forEach((c, row) => {
+    if (!(c >= 0 && c < k)) {
+      throw new TrainingDataError(`row ${row} has class index ${c}, outside 0..${k - 1}`, { context: { row, label: c } });
+    }
+    counts[c] = (counts[c] as number) + 1;
+  });
+  const tooFew = data.classNames.filter((_, c) => (counts[c] as number) < 2);
+  if (tooFew.length > 0) {
+    const described = tooFew.map((name) => `"${name}" (${counts[data.classNames.indexOf(name)]})`).join(', ');
+    throw new TrainingDataError(`every class needs at least 2 examples; too few: ${described}`, {
+      context: { classes: Object.fromEntries(tooFew.map((name) => [name, counts[data.classNames.indexOf(name)]])) },
+    });
+  }
+  return counts;
+}
+
+/** Splits the flat parameter vector into float32 dense layers. */
+export function toHeadParams(shape: HeadShape, theta: Float64Array): HeadParams {
+  const blocks = paramBlocks(shape);
+  const layers = [];
+  for (let i = 0; i < blocks.length; i += 2) {
+    const weights = blocks[i]!;
+    const bias = blocks[i + 1]!;
+    layers.push({
+      inputs: weights.dims[0] as number,
+      outputs: weights.dims[1] as number,
+      weights: new Float32Array(theta.subarray(weights.offset, weights.offset + weights.size)),
+      bias: new Float32Array(theta.subarray(bias.offset, bias.offset + bias.size)),
+    });
+  }
+  return { layers };
+}
+
+export async function trainHead(data: TrainingData, options: TrainOptions = {}): Promise<TrainedHead> {
+  const started = performance.now();
+  const resolved = resolveOptions(options);
+  const counts = validateTrainingData(data);
+  const [n, d] = data.dims;
+  const classes = data.classNames.length;
+  const shape = headShape(d, classes, resolved.hidden);
+  const folds = Math.min(resolved.folds, Math.min(...counts));
+  const fit: LbfgsOptions = { maxIterations: resolved.maxIterations, gradientTolerance: GRADIENT_TOLERANCE, functionTolerance: FUNCTION_TOLERANCE };
+
+  const x = await normalizeEmbeddings(data.embeddings, n, d, resolved.device);
+  const normalized = performance.now();
+
+  // Separate streams, so changing the number of folds does not change the MLP's initial weights.
+  const foldOf = stratifiedFolds(data.labels, classes, folds, createRandom(resolved.seed));
+  const initial = initialParams(shape, createRandom(resolved.seed + 0x9e3779b9));
+
+  const loss = await LossSession.create(shape, resolved.device);
+  const forward = await ForwardSession.create(shape, resolved.device);
+  try {
+    const cv = await crossValidate({
+      x,
+      labels: data.labels,
+      shape,
+      lambdas: resolved.lambdas,
+      folds: foldSplits(foldOf, folds),
+      initial,
+      fit,
+      loss,
+      forward,
+    });
+    const validated = performance.now();
+    const lambda = resolved.lambdas[cv.chosen] as number;
+
+    const allRows = Int32Array.from({ length: n }, (_, i) => i);
+    loss.bind(x, balancedTargets(data.labels, allRows, classes), n);
+    const final = await minimizeLbfgs(loss.objective(lambda), initial, fit);
+    const finished = performance.now();
+
+    const classNames = [...data.classNames];
+    const metrics = classificationMetrics(data.labels, cv.oofPredicted, classNames);
+    const chosenScore = cv.scores[cv.chosen]!;
+    return {
+      kind: shape.kind,
+      params: toHeadParams(shape, final.x),
+      lambda,
+      classNames,
+      metrics: { ...metrics, logLoss: chosenScore.logLoss, folds },
+      oofProbabilities: new Float32Array(cv.oofProbabilities),
+      folds: foldOf,
+      trainingCurve: final.history,
+      lambdaScores: cv.scores,
+      finalFit: { iterations: final.iterations, evaluations: final.evaluations, reason: final.reason },
+      settings: {
+        kind: shape.kind,
+        hidden: shape.hidden,
+        lambdas: resolved.lambdas,
+        foldsRequested: resolved.folds,
+        folds,
+        seed: resolved.seed,
+        device: resolved.device,
+        maxIterations: resolved.maxIterations,
+        normalization: 'l2',
+        classWeighting: 'balanced',
+        selection: SELECTION_RULE,
+      },
+      timings: {
+        normalizeMs: normalized - started,
+        crossValidationMs: validated - normalized,
+        refitMs: finished - validated,
+        totalMs: finished - started,
+      },
+    };
+  } finally {
+    await loss.release();
+    await forward.release();
+  }
+}
