@@ -12,8 +12,11 @@
  *   logLevel           Powertools LOG_LEVEL (default INFO)
  *   throttleRate       API steady-state requests per second (default 20)
  *   throttleBurst      API burst (default 40)
- *   extractMemoryMb    default 2048 (to be re-measured)
- *   inferMemoryMb      default 2048 (to be re-measured)
+ *   extractMemoryMb    default 1769: one full vCPU (Lambda allots CPU by memory); a batch of the 10
+ *                      largest hymenoptera photos peaked at 278 MiB RSS (bench/extract-memory.ts), and a
+ *                      50-megapixel upload decodes to ~150 MB, so this leaves room for several at once
+ *   inferMemoryMb      default 1769: one full vCPU for onnxruntime; the bundled handler peaked at 190 MiB
+ *                      RSS over 30 predictions (bench/infer-latency.ts)
  */
 import type { Node } from 'constructs';
 
@@ -63,8 +66,8 @@ export function pipelineConfig(node: Node): PipelineConfig {
     backbone: optionalString(raw, 'backbone') ?? DEFAULT_BACKBONE_ID,
     logLevel,
     throttle: { rateLimit: integer(raw, 'throttleRate', 20, 1, 10_000), burstLimit: integer(raw, 'throttleBurst', 40, 1, 5_000) },
-    extractMemoryMb: integer(raw, 'extractMemoryMb', 2048, 1024, 10_240),
-    inferMemoryMb: integer(raw, 'inferMemoryMb', 2048, 1024, 10_240),
+    extractMemoryMb: integer(raw, 'extractMemoryMb', 1769, 1024, 10_240),
+    inferMemoryMb: integer(raw, 'inferMemoryMb', 1769, 1024, 10_240),
   };
 }
 

@@ -234,10 +234,10 @@ describe('functions', () => {
     }
   });
 
-  it('have the planned memory and timeouts (extract 2048 MB/120 s, infer 2048 MB/30 s)', () => {
+  it('have the planned memory and timeouts (extract 1769 MB/120 s, infer 1769 MB/30 s: one vCPU each, sized by bench/extract-memory.ts and bench/infer-latency.ts)', () => {
     const { extract, infer } = fns();
-    expect([extract.MemorySize, extract.Timeout]).toEqual([2048, 120]);
-    expect([infer.MemorySize, infer.Timeout]).toEqual([2048, 30]);
+    expect([extract.MemorySize, extract.Timeout]).toEqual([1769, 120]);
+    expect([infer.MemorySize, infer.Timeout]).toEqual([1769, 30]);
     const resized = synth({ extractMemoryMb: '3008', inferMemoryMb: '3008' }).template;
     resized.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.handler', MemorySize: 3008, Timeout: 120 });
     resized.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.handler', MemorySize: 3008, Timeout: 30 });

@@ -26,7 +26,7 @@ export interface ExtractionProps {
   asset: FunctionAsset;
   backbone: string;
   logLevel: string;
-  /** Memory of the extract function; 2048 MB until the functions engineer re-measures. */
+  /** Memory of the extract function (measured default in infra/lib/config.ts). */
   memoryMb: number;
   /** The most concurrent extract invocations the queue drives (protects the account's concurrency). */
   maxConcurrency?: number;

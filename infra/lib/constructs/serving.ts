@@ -42,7 +42,7 @@ export interface ServingProps {
   throttle: { rateLimit: number; burstLimit: number };
   backbone: string;
   logLevel: string;
-  /** Memory of the infer function; 2048 MB until the functions engineer re-measures. */
+  /** Memory of the infer function (measured default in infra/lib/config.ts). */
   memoryMb: number;
   destroyOnRemoval?: boolean;
 }
