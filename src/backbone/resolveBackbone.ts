@@ -123,3 +123,20 @@ export async function listBackbones(extraDir?: string, location: Pick<BackboneLo
   }
   return listed;
 }
+
+/**
+ * The backbone to use when none is named: the default if its file is here, else the first
+ * downloadable catalogue entry that `npm run fetch-models` has put here (on a machine that had
+ * to download, the derived default does not exist), else the default (whose error says what to do).
+ */
+export async function defaultBackboneName(location: BackboneLocation = {}): Promise<string> {
+  const dir = modelsDirectory(location.modelsDir);
+  // float32 before int8: int8 kernels give different embeddings on CPUs with and without VNNI.
+  const downloadable = CATALOGUE.filter((s) => s.source).sort((a, b) => Number(a.name.includes('int8')) - Number(b.name.includes('int8')));
+  const candidates = [DEFAULT_BACKBONE, ...downloadable.map((s) => s.name)];
+  for (const name of candidates) {
+    const spec = findCatalogueEntry(name);
+    if (spec && (await exists(path.resolve(dir, spec.file)))) return name;
+  }
+  return DEFAULT_BACKBONE;
+}

@@ -14,6 +14,7 @@ import { LocalQueue } from '../adapters/local/LocalQueue.js';
 import { objectEventMessageBody, parseLocalEventMessages } from '../adapters/local/localEvents.js';
 import type { LocalConfig } from '../config.js';
 import { Backbone } from '../backbone/Backbone.js';
+import { defaultBackboneName } from '../backbone/resolveBackbone.js';
 import { extractObjects, type ExtractOutcome } from '../pipeline/extract.js';
 import { Predictor } from '../pipeline/predict.js';
 import { trainDataset, type TrainOptions } from '../pipeline/train.js';
@@ -52,7 +53,7 @@ export class LocalRuntime {
 
   /** The extraction backbone, loaded on first use and then kept (loading is the slow part). */
   backbone(): Promise<Backbone> {
-    this.backboneLoading ??= Backbone.load(this.config.backbone);
+    this.backboneLoading ??= (async () => Backbone.load(this.config.backbone ?? (await defaultBackboneName())))();
     return this.backboneLoading;
   }
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CATALOGUE, DEFAULT_BACKBONE } from '../../../src/backbone/catalogue.js';
-import { listBackbones, modelsDirectory, resolveBackbone } from '../../../src/backbone/resolveBackbone.js';
+import { defaultBackboneName, listBackbones, modelsDirectory, resolveBackbone } from '../../../src/backbone/resolveBackbone.js';
 import { writeRegisteredBackbone } from '../../../src/backbone/registeredBackbones.js';
 import { sha256File } from '../../../src/backbone/sha256File.js';
 import { BackboneMissingError, NotFoundError } from '../../../src/errors.js';
@@ -93,5 +93,21 @@ describe('listBackbones', () => {
     await writeRegisteredBackbone(path.join(tmp, 'backbones'), { ...spec, name: 'gone', file: path.join(tmp, 'gone.onnx') });
     const withRegistered = await listBackbones(path.join(tmp, 'backbones'), { modelsDir: tmp });
     expect(withRegistered.map((b) => [b.spec.name, b.registered, b.id])).toEqual([['mine', true, `mine@${'a'.repeat(16)}`]]);
+  });
+});
+
+describe('defaultBackboneName', () => {
+  it('prefers the default file, then the downloaded float32 upstream file, never int8 first', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'hs-default-'));
+    try {
+      expect(await defaultBackboneName({ modelsDir: dir })).toBe('mobilenetv2-12-fp32-embed');
+      await writeFile(path.join(dir, 'mobilenetv2-12-int8.onnx'), 'x');
+      await writeFile(path.join(dir, 'mobilenetv2-12.onnx'), 'x');
+      expect(await defaultBackboneName({ modelsDir: dir })).toBe('mobilenetv2-12');
+      await writeFile(path.join(dir, 'mobilenetv2-12-fp32-embed.onnx'), 'x');
+      expect(await defaultBackboneName({ modelsDir: dir })).toBe('mobilenetv2-12-fp32-embed');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
