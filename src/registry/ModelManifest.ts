@@ -1,3 +1,4 @@
+import type { ClassificationMetrics } from '../training/metrics.js';
 import type { OutOfDomainManifest } from '../transfer/outOfDomain.js';
 
 /**
@@ -5,22 +6,8 @@ import type { OutOfDomainManifest } from '../transfer/outOfDomain.js';
  * only maps an embedding to probabilities; this file says which backbone and preprocessing produced
  * those embeddings, so a head never runs on another backbone's embeddings.
  */
-export interface ClassMetrics {
-  precision: number;
-  recall: number;
-  f1: number;
-  support: number;
-}
-
-export interface ModelMetrics {
-  accuracy: number;
-  macroF1: number;
-  n: number;
-  labels: string[];
-  perClass: Record<string, ClassMetrics>;
-  /** confusion[true][predicted], in `labels` order. */
-  confusion: number[][];
-}
+/** Validation metrics as stored: the trainer's classification metrics (balanced accuracy is kept under `validation`). */
+export type ModelMetrics = Omit<ClassificationMetrics, 'balancedAccuracy'>;
 
 export interface BackboneRef {
   id: string;
