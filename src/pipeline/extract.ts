@@ -6,8 +6,9 @@
  * we look at the object as it is NOW (present or gone, and its bytes) and make the record agree with
  * it. Replaying, duplicating or reordering events therefore converges on the same state.
  */
-import { describeError, InvalidImageError, isHeadstartError } from '../errors.js';
-import { datasetOfKey, isDatasetKey, parseDatasetKey, sha256Hex, type DatasetObjectKey } from '../dataset/keys.js';
+import { describeError, InvalidImageError, InvalidNameError, isHeadstartError } from '../errors.js';
+import { datasetOfKey, DATASETS_PREFIX, isDatasetKey, parseDatasetKey, sha256Hex, type DatasetObjectKey } from '../dataset/keys.js';
+import { isValidName } from '../dataset/names.js';
 import { deleteRecord, readRecord, writeRecord, type ObjectRecord, type RecordError } from '../dataset/records.js';
 import { EmbeddingCache } from '../embeddings/EmbeddingCache.js';
 import type { ObjectEvent } from '../ports/ObjectEvent.js';
@@ -56,11 +57,10 @@ interface Pending {
 type Resolution = { done: ExtractOutcome } | { pending: Pending } | 'changed';
 
 export async function extractObjects(events: readonly ObjectEvent[], deps: ExtractDeps): Promise<ExtractResult> {
+  // Keys are used as the store spells them: an object uploaded with an NFD name ("cafe\u0301",
+  // as macOS writes it) exists under that spelling only. Records and labels are NFC.
   const idsByKey = new Map<string, string[]>();
-  for (const event of events) {
-    const key = event.key.normalize('NFC');
-    idsByKey.set(key, [...(idsByKey.get(key) ?? []), event.id]);
-  }
+  for (const event of events) idsByKey.set(event.key, [...(idsByKey.get(event.key) ?? []), event.id]);
 
   const outcomes = new Map<string, ExtractOutcome>();
   let keys = [...idsByKey.keys()];
@@ -144,7 +144,7 @@ async function resolve(key: string, deps: ExtractDeps, cache: EmbeddingCache): P
   const { store, embedder } = deps;
   if (!isDatasetKey(key)) return { done: { key, status: 'ignored' } };
 
-  const info = await store.head(key);
+  const info = await headOrListed(store, key);
   let parsed: DatasetObjectKey;
   try {
     parsed = parseDatasetKey(key);
@@ -153,7 +153,7 @@ async function resolve(key: string, deps: ExtractDeps, cache: EmbeddingCache): P
     const dataset = datasetOfKey(key);
     if (info === undefined) return removed(store, dataset, key);
     const recordError = { code: isHeadstartError(error) ? error.code : 'invalid_key', message: describeError(error) };
-    await writeIfChanged(store, { key, ...(dataset === undefined ? {} : { dataset }), etag: info.etag, size: info.size, error: recordError, updatedAt: now() });
+    await writeIfChanged(store, { key: key.normalize('NFC'), ...(dataset === undefined ? {} : { dataset }), etag: info.etag, size: info.size, error: recordError, updatedAt: now() });
     return (await stillSame(store, key, info)) ? { done: { key, status: 'rejected', error: recordError } } : 'changed';
   }
 
@@ -180,12 +180,29 @@ async function resolve(key: string, deps: ExtractDeps, cache: EmbeddingCache): P
 
 /** The object is gone: drop its record, unless it came back while we did (then look again). */
 async function removed(store: ObjectStore, dataset: string | undefined, key: string): Promise<Resolution> {
-  await deleteRecord(store, dataset, key);
-  return (await store.head(key)) === undefined ? { done: { key, status: 'removed' } } : 'changed';
+  await deleteRecord(store, dataset, key.normalize('NFC'));
+  return (await headOrListed(store, key)) === undefined ? { done: { key, status: 'removed' } } : 'changed';
+}
+
+/**
+ * The object's metadata. S3 holds keys the stores refuse to address ("..", "\\", "a//b" segments):
+ * such a key can never be extracted, but it must still get a recorded reason (not retries until
+ * the dead-letter queue), so its metadata comes from the listing of its dataset instead.
+ */
+async function headOrListed(store: ObjectStore, key: string): Promise<ObjectInfo | undefined> {
+  try {
+    return await store.head(key);
+  } catch (error) {
+    if (!(error instanceof InvalidNameError)) throw error;
+  }
+  const segment = key.slice(DATASETS_PREFIX.length).split('/')[0] ?? '';
+  const prefix = isValidName(segment, 'dataset') ? `${DATASETS_PREFIX}${segment}/` : DATASETS_PREFIX;
+  for await (const info of store.list(prefix)) if (info.key === key) return info;
+  return undefined;
 }
 
 function baseRecord(key: string, parsed: DatasetObjectKey, info: ObjectInfo, extra: Partial<ObjectRecord>): ObjectRecord {
-  return { key, dataset: parsed.dataset, label: parsed.label, file: parsed.file, etag: info.etag, size: info.size, ...extra, updatedAt: now() };
+  return { key: key.normalize('NFC'), dataset: parsed.dataset, label: parsed.label, file: parsed.file, etag: info.etag, size: info.size, ...extra, updatedAt: now() };
 }
 
 /** Skips the write when only the timestamp would change, so duplicate events cost no PUT. */
@@ -202,7 +219,7 @@ function sameRecord(a: ObjectRecord, b: ObjectRecord): boolean {
 
 /** Re-reads the object after writing its record: if it changed meanwhile, the record may be stale. */
 async function stillSame(store: ObjectStore, key: string, info: ObjectInfo): Promise<boolean> {
-  const now = await store.head(key);
+  const now = await headOrListed(store, key);
   return now !== undefined && now.etag === info.etag;
 }
 
