@@ -11,7 +11,7 @@
  *   GET  /datasets/{name}/report    the current version's self-contained HTML report
  *   GET  /datasets                  every dataset
  */
-import { BadRequestError, DatasetNotFoundError, HeadstartError, InvalidImageError, NotFoundError } from '../errors.js';
+import { BadRequestError, DatasetNotFoundError, HeadstartError, InvalidImageError, ModelNotFoundError, NotFoundError } from '../errors.js';
 import { validateName } from '../dataset/names.js';
 import type { JobRunner } from '../ports/JobRunner.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
@@ -116,7 +116,14 @@ async function predictRoute(request: HttpRequest, [name]: string[], context: Api
   const ds = dataset(name);
   const image = decodeImageBody(request, context.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
   const predictor = await context.predictor();
-  const [result] = await predictor.predict(ds, [image]);
+  let result;
+  try {
+    [result] = await predictor.predict(ds, [image]);
+  } catch (error) {
+    // "No model yet" is only true of a dataset that exists; for any other name, say that.
+    if (error instanceof ModelNotFoundError) await datasetStatus(context.store, ds); // throws DatasetNotFoundError
+    throw error;
+  }
   if (result instanceof InvalidImageError) throw result;
   return json(200, result);
 }
