@@ -6,7 +6,9 @@
  *   ; Predictor + router (play the infer Lambda behind API Gateway)
  *
  * State lives under HEADSTART_HOME: bucket/ (the objects), queue.json (pending extraction work,
- * so a crash loses nothing), and the jobs/ records inside the bucket.
+ * so a crash loses nothing), processes/ (a marker per open runtime: after a process that died
+ * without closing, uploads whose event may have been lost are queued again, see crashRecovery.ts),
+ * and the jobs/ records inside the bucket.
  */
 import path from 'node:path';
 import { FsObjectStore } from '../adapters/local/FsObjectStore.js';
@@ -21,6 +23,7 @@ import { trainDataset, type TrainOptions } from '../pipeline/train.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
 import type { ApiContext } from '../api/router.js';
+import { claimHome, unreconciledKeys, type HomeClaim } from './crashRecovery.js';
 import { LocalJobRunner } from './LocalJobRunner.js';
 
 export type OutcomeListener = (outcomes: ExtractOutcome[]) => void;
@@ -38,6 +41,7 @@ export class LocalRuntime {
     readonly config: LocalConfig,
     readonly store: FsObjectStore,
     readonly queue: LocalQueue,
+    private readonly claim: HomeClaim,
   ) {
     this.registry = new ModelRegistry(store);
     this.jobs = new LocalJobRunner(store, async (dataset) => this.train(dataset));
@@ -46,8 +50,13 @@ export class LocalRuntime {
   static async open(config: LocalConfig): Promise<LocalRuntime> {
     const store = new FsObjectStore(path.join(config.home, 'bucket'));
     const queue = await LocalQueue.open(path.join(config.home, 'queue.json'));
-    const runtime = new LocalRuntime(config, store, queue);
+    const claim = await claimHome(config.home);
+    const runtime = new LocalRuntime(config, store, queue, claim);
     runtime.startExtraction();
+    if (claim.crashedBefore) {
+      const keys = await unreconciledKeys(store);
+      await Promise.all(keys.map((key) => queue.send(objectEventMessageBody({ id: '', kind: 'created', key }))));
+    }
     return runtime;
   }
 
@@ -86,6 +95,7 @@ export class LocalRuntime {
     this.unsubscribe?.();
     await this.queue.stop();
     if (this.backboneLoading) await (await this.backboneLoading).release();
+    await this.claim.release();
   }
 
   private startExtraction(): void {
