@@ -4,9 +4,10 @@
  * the lambda whose out-of-fold predictions score best is chosen. Its out-of-fold probabilities
  * become the validation report (every image is predicted by a head that never saw it).
  *
- * The linear head warm-starts each lambda from the previous (stronger) one: its loss is convex, so
- * this changes only the cost. The MLP restarts each lambda from the same seeded initialisation,
- * because strong regularisation collapses its hidden units and a collapsed start cannot recover.
+ * Each lambda warm-starts from the previous one's solution. The linear head walks the path from
+ * strong to weak regularisation (its loss is convex, so this changes only the cost). The MLP walks
+ * from weak to strong, starting from the seeded initialisation: strong regularisation collapses its
+ * hidden units, and a collapsed start could not recover at a weaker lambda.
  */
 import { minimizeLbfgs, type LbfgsOptions } from './lbfgs.js';
 import type { ForwardSession, LossSession } from './graphSessions.js';
@@ -23,6 +24,7 @@ export interface CrossValidationInput {
   lambdas: readonly number[];
   folds: readonly FoldSplit[];
   initial: Float64Array;
+  /** Optimiser settings of each cross-validation fit. */
   fit: LbfgsOptions;
   loss: LossSession;
   forward: ForwardSession;
@@ -72,7 +74,8 @@ export async function crossValidate(input: CrossValidationInput): Promise<CrossV
   const tallies: Tally[] = lambdas.map(() => ({ correct: new Array<number>(classes).fill(0), nll: new Array<number>(classes).fill(0) }));
   // Parameters of every (fold, lambda), to recompute the chosen lambda's out-of-fold probabilities.
   const fitted: Float64Array[][] = [];
-  const path = lambdas.map((lambda, index) => ({ lambda, index })).sort((a, b) => b.lambda - a.lambda);
+  const direction = shape.kind === 'linear' ? -1 : 1;
+  const path = lambdas.map((lambda, index) => ({ lambda, index })).sort((a, b) => direction * (a.lambda - b.lambda));
 
   for (const split of folds) {
     const trainX = gatherRows(x, dim, split.train);
@@ -81,8 +84,7 @@ export async function crossValidate(input: CrossValidationInput): Promise<CrossV
     const perLambda = new Array<Float64Array>(lambdas.length);
     let theta = input.initial;
     for (const { lambda, index } of path) {
-      const start = shape.kind === 'linear' ? theta : input.initial;
-      theta = (await minimizeLbfgs(loss.objective(lambda), start, input.fit)).x;
+      theta = (await minimizeLbfgs(loss.objective(lambda), theta, input.fit)).x;
       perLambda[index] = theta;
       const { probabilities, predicted } = await forward.predict(validX, split.validation.length, theta);
       const tally = tallies[index] as Tally;
