@@ -1,0 +1,451 @@
+/**
+ * Is transfer worth it on this dataset, and with which backbone? For every backbone on hand it
+ * measures LogME (no training) and the cross-validated accuracy of the linear head (the probe),
+ * and compares the probe with the same head trained on the raw pixels (the no-transfer baseline),
+ * all on exactly the same images. The verdict (verdict.ts) is about the backbone
+ * {@link pickBackbone} would choose.
+ *
+ * Embeddings come from the embedding cache. A backbone other than the one extraction used has no
+ * cached embeddings yet: they are computed here from the source images in the store and cached
+ * under that backbone's id, so a later `train --backbone <it>` finds them. The pixel baseline needs
+ * the source images too; each is read once and checked against the content hash its record holds
+ * (an object replaced after extraction is left out, not silently mixed in).
+ *
+ * Protocol shared by every arm: trainHead's linear head, the same folds (same seed), the same
+ * lambda grid, the same class-balanced loss and L2-normalised inputs, so the only difference is the
+ * features. Pixel standardisation (per-feature mean and std) is fitted on all assessed rows, not
+ * inside each fold: trainHead owns the folds and cannot refit a transform per fold. The statistics
+ * use no labels; measured with scikit-learn on the shared sets, standardising inside the folds gave
+ * the same or slightly higher CV accuracy (hymenoptera 66.4% vs 64.7%, chest_xray 92.5% vs 91.0%),
+ * so the shortcut does not flatter the baseline. The test-split gain in bench/transfer.ts and the
+ * learning curve standardise on training rows only.
+ */
+import { Backbone, type BackboneLoadOptions } from '../backbone/Backbone.js';
+import { listBackbones, type BackboneLocation } from '../backbone/resolveBackbone.js';
+import type { Device } from '../backend/onnx.js';
+import { sha256Hex } from '../dataset/keys.js';
+import { isAccepted, readDatasetRecords } from '../dataset/records.js';
+import { EmbeddingCache } from '../embeddings/EmbeddingCache.js';
+import { TrainingDataError } from '../errors.js';
+import { loadTrainingData, type TrainingData } from '../pipeline/trainingData.js';
+import type { ObjectStore } from '../ports/ObjectStore.js';
+import type { ExcludedImage } from '../registry/ModelManifest.js';
+import { createRandom, shuffleInPlace } from '../training/random.js';
+import { DEFAULT_FOLDS, DEFAULT_LAMBDAS, DEFAULT_SEED, trainHead } from '../training/trainHead.js';
+import type { TrainedHead } from '../training/types.js';
+import { mapLimit } from '../util/mapLimit.js';
+import { learningCurve, type LearningCurve, type LearningCurveOptions } from './learningCurve.js';
+import { logme } from './logme.js';
+import { fitStandardizer, pixelFeatures, PIXEL_FEATURES, PIXEL_FEATURES_ID, standardize, type Standardizer } from './pixelFeatures.js';
+import { decideVerdict, DEFAULT_THRESHOLDS, measureGain, type ClassTally, type Gain, type Verdict, type VerdictThresholds } from './verdict.js';
+
+export interface AssessOptions {
+  /**
+   * Backbones to compare: loaded instances (used, not released) or names (loaded and released
+   * here). Default: every catalogue or registered backbone whose model file is on this machine.
+   */
+  backbones?: ReadonlyArray<Backbone | string>;
+  /** Where named backbones are found (models folder, registered backbones). */
+  location?: BackboneLocation;
+  /** Which images to assess: at most `maxPerClass` per label (a seeded sample); default all. */
+  images?: { maxPerClass?: number };
+  seed?: number;
+  folds?: number;
+  lambdas?: readonly number[];
+  device?: Device;
+  thresholds?: VerdictThresholds;
+  /** Images read, embedded and turned into pixels at a time. */
+  chunkSize?: number;
+  /** Also measure the learning curve (learningCurve.ts) for the chosen backbone. */
+  learningCurve?: boolean | LearningCurveOptions;
+  /**
+   * Receives every head trained on all assessed rows (a backbone's, by id, or the baseline's with
+   * its pixel standardizer), e.g. to score them on a test split; the assessment keeps none.
+   */
+  onTrainedHead?: (arm: TrainedArm) => void;
+  log?: (message: string) => void;
+}
+
+export interface BackboneAssessment {
+  id: string;
+  name: string;
+  /** LogME of the raw embeddings (per-sample log evidence, mean over classes; higher is better). */
+  logme: number;
+  /** Cross-validated (out-of-fold) accuracy of the linear head on the embeddings. */
+  probeAccuracy: number;
+  probeBalancedAccuracy: number;
+  /** Lambda chosen by trainHead's cross-validation. */
+  lambda: number;
+  /** 1 = best. */
+  rankByLogme: number;
+  rankByProbe: number;
+  /** This backbone's gain over the pixel baseline and what it means. */
+  gain: Gain;
+  verdict: Verdict;
+  confident: boolean;
+  /** Embeddings computed now because the cache did not have them. */
+  embeddedNow: number;
+  timings: { logmeMs: number; probeMs: number };
+}
+
+export interface BaselineAssessment {
+  features: typeof PIXEL_FEATURES_ID;
+  dims: number;
+  /** LogME of the standardised pixels, comparable with the backbones' (same images, same labels). */
+  logme: number;
+  accuracy: number;
+  balancedAccuracy: number;
+  lambda: number;
+  standardization: 'all assessed rows';
+  timings: { logmeMs: number; probeMs: number };
+}
+
+export interface TransferAssessment {
+  dataset: string;
+  /** Images assessed (the same for every arm). */
+  n: number;
+  classNames: string[];
+  classCounts: number[];
+  /** Best probe first (the order of {@link pickBackbone}). */
+  backbones: BackboneAssessment[];
+  baseline: BaselineAssessment;
+  /** Plain accuracy of the baseline (balanced accuracy in `baseline` and `gain`). */
+  baselineAccuracy: number;
+  /** The backbone the verdict below is about: {@link pickBackbone}'s choice. */
+  chosen: string;
+  gain: Gain;
+  verdict: Verdict;
+  confident: boolean;
+  negativeTransfer: boolean;
+  explanation: string;
+  thresholds: VerdictThresholds;
+  /** Images left out, and why (conflicting labels, duplicates, unreadable, not embeddable...). */
+  excluded: ExcludedImage[];
+  /** Discovered backbones that could not be loaded. */
+  skippedBackbones: { name: string; reason: string }[];
+  /** For the chosen backbone, when asked for. */
+  learningCurve?: LearningCurve;
+  settings: { seed: number; folds: number; lambdas: number[]; head: 'linear'; metric: 'balancedAccuracy'; maxPerClass?: number };
+  /** readMs: reading the images, pixel features and embeddings the cache lacked. */
+  timings: { totalMs: number; readMs: number; learningCurveMs?: number };
+}
+
+export interface TrainedArm {
+  /** Backbone id, or PIXEL_FEATURES_ID for the baseline. */
+  id: string;
+  head: TrainedHead;
+  /** The baseline's pixel standardisation (apply it to new pixels before the head). */
+  standardizer?: Standardizer;
+}
+
+interface LoadedBackbone {
+  backbone: Backbone;
+  owned: boolean;
+}
+
+async function openBackbones(options: AssessOptions): Promise<{ loaded: LoadedBackbone[]; skipped: { name: string; reason: string }[] }> {
+  const loadOptions: BackboneLoadOptions = { ...options.location, ...(options.device ? { device: options.device } : {}) };
+  const loaded: LoadedBackbone[] = [];
+  const skipped: { name: string; reason: string }[] = [];
+  try {
+    if (options.backbones) {
+      for (const b of options.backbones) {
+        if (typeof b === 'string') loaded.push({ backbone: await Backbone.load(b, loadOptions), owned: true });
+        else loaded.push({ backbone: b, owned: false });
+      }
+    } else {
+      const listed = await listBackbones(options.location?.backbonesDir, options.location?.modelsDir ? { modelsDir: options.location.modelsDir } : {});
+      for (const entry of listed) {
+        try {
+          loaded.push({ backbone: await Backbone.load(entry.spec, loadOptions), owned: true });
+        } catch (error) {
+          skipped.push({ name: entry.spec.name, reason: (error as Error).message });
+        }
+      }
+    }
+  } catch (error) {
+    await Promise.all(loaded.filter((l) => l.owned).map((l) => l.backbone.release()));
+    throw error;
+  }
+  if (loaded.length === 0) {
+    throw new TrainingDataError(`no backbone to assess: ${skipped.length > 0 ? skipped.map((s) => `${s.name}: ${s.reason}`).join('; ') : 'none is on this machine'}`);
+  }
+  const ids = new Set<string>();
+  for (const { backbone } of loaded) {
+    if (ids.has(backbone.id)) throw new TrainingDataError(`backbone ${backbone.id} is listed twice`);
+    ids.add(backbone.id);
+  }
+  return { loaded, skipped };
+}
+
+/**
+ * One pass over the dataset's images: reads each distinct accepted image once, checks it is the
+ * content its record names, turns it into pixel features, and embeds it with every backbone whose
+ * cache lacks it.
+ */
+async function readImages(
+  store: ObjectStore,
+  dataset: string,
+  backbones: Backbone[],
+  chunkSize: number,
+  log: (message: string) => void,
+): Promise<{ pixels: Map<string, Float32Array>; excluded: ExcludedImage[]; embeddedNow: Map<string, number> }> {
+  const records = (await readDatasetRecords(store, dataset)).filter(isAccepted);
+  const firstKey = new Map<string, string>();
+  for (const r of records) if (!firstKey.has(r.sha256)) firstKey.set(r.sha256, r.key);
+  const images = [...firstKey.entries()].map(([sha256, key]) => ({ sha256, key }));
+
+  const cache = new EmbeddingCache(store);
+  const pixels = new Map<string, Float32Array>();
+  const excluded: ExcludedImage[] = [];
+  const embeddedNow = new Map<string, number>(backbones.map((b) => [b.id, 0]));
+  for (let start = 0; start < images.length; start += chunkSize) {
+    const chunk = images.slice(start, start + chunkSize);
+    const bytes = await mapLimit(chunk, 8, async ({ key, sha256 }) => {
+      const body = await store.get(key);
+      if (body === undefined) {
+        excluded.push({ key, reason: 'source image no longer in the store' });
+        return undefined;
+      }
+      if (sha256Hex(body) !== sha256) {
+        excluded.push({ key, reason: 'source image changed since it was extracted (content hash differs from its record)' });
+        return undefined;
+      }
+      return body;
+    });
+    const present = chunk.flatMap((image, i) => (bytes[i] ? [{ ...image, bytes: bytes[i] as Uint8Array }] : []));
+
+    const features = await pixelFeatures(present.map((p) => p.bytes));
+    present.forEach((p, i) => {
+      const f = features[i];
+      if (f instanceof Float32Array) pixels.set(p.sha256, f);
+      else excluded.push({ key: p.key, reason: `pixel baseline: ${f?.message ?? 'no features'}` });
+    });
+
+    for (const backbone of backbones) {
+      const cached = await mapLimit(present, 16, (p) => cache.has(backbone.id, p.sha256));
+      const missing = present.filter((_, i) => !cached[i]);
+      if (missing.length === 0) continue;
+      const embeddings = await backbone.embedImages(missing.map((m) => m.bytes));
+      await mapLimit(missing, 16, async (m, i) => {
+        const e = embeddings[i];
+        if (e instanceof Float32Array) await cache.put(backbone.id, m.sha256, e);
+      });
+      embeddedNow.set(backbone.id, (embeddedNow.get(backbone.id) ?? 0) + embeddings.filter((e) => e instanceof Float32Array).length);
+    }
+    log(`read ${Math.min(start + chunkSize, images.length)}/${images.length} images`);
+  }
+  return { pixels, excluded, embeddedNow };
+}
+
+/** Rows every arm has, in the first backbone's (key) order, optionally sampled per class. */
+function commonRows(
+  data: TrainingData[],
+  pixels: Map<string, Float32Array>,
+  maxPerClass: number | undefined,
+  seed: number,
+): { shas: string[]; labels: string[]; keys: string[]; excluded: ExcludedImage[] } {
+  const first = data[0] as TrainingData;
+  const others = data.slice(1).map((d) => new Set(d.sha256s));
+  const excluded: ExcludedImage[] = [];
+  const rows: { sha: string; label: string; key: string }[] = [];
+  first.sha256s.forEach((sha, i) => {
+    const key = first.keys[i] as string;
+    if (!pixels.has(sha)) return; // already recorded as excluded by readImages
+    if (others.some((set) => !set.has(sha))) {
+      excluded.push({ key, reason: 'not embedded by every backbone assessed' });
+      return;
+    }
+    rows.push({ sha, label: first.classNames[first.labels[i] as number] as string, key });
+  });
+  // Images the first backbone lacks but others have are reported too.
+  const firstShas = new Set(first.sha256s);
+  for (const d of data.slice(1)) {
+    d.sha256s.forEach((sha, i) => {
+      if (!firstShas.has(sha)) excluded.push({ key: d.keys[i] as string, reason: 'not embedded by every backbone assessed' });
+    });
+  }
+  if (maxPerClass === undefined) return { shas: rows.map((r) => r.sha), labels: rows.map((r) => r.label), keys: rows.map((r) => r.key), excluded };
+
+  const random = createRandom(seed);
+  const keep = new Set<number>();
+  const byLabel = new Map<string, number[]>();
+  rows.forEach((r, i) => byLabel.set(r.label, [...(byLabel.get(r.label) ?? []), i]));
+  for (const label of [...byLabel.keys()].sort()) {
+    for (const i of shuffleInPlace(byLabel.get(label) as number[], random).slice(0, maxPerClass)) keep.add(i);
+  }
+  const kept = rows.filter((_, i) => keep.has(i));
+  return { shas: kept.map((r) => r.sha), labels: kept.map((r) => r.label), keys: kept.map((r) => r.key), excluded };
+}
+
+function gatherBySha(data: TrainingData, shas: readonly string[]): Float32Array {
+  const [, d] = data.dims;
+  const index = new Map(data.sha256s.map((sha, i) => [sha, i]));
+  const out = new Float32Array(shas.length * d);
+  shas.forEach((sha, r) => {
+    const i = index.get(sha) as number;
+    out.set(data.embeddings.subarray(i * d, (i + 1) * d), r * d);
+  });
+  return out;
+}
+
+/** Per-class support and correct counts of trainHead's out-of-fold predictions. */
+export function tallyOf(head: Pick<TrainedHead, 'metrics' | 'classNames'>): ClassTally {
+  const support = head.classNames.map((c) => head.metrics.perClass[c]?.support ?? 0);
+  const correct = head.classNames.map((c, i) => Math.round((head.metrics.perClass[c]?.recall ?? 0) * (support[i] as number)));
+  return { support, correct };
+}
+
+/** The backbone for `--backbone auto`: best probe balanced accuracy, ties broken by LogME, then id. */
+export function pickBackbone(assessment: Pick<TransferAssessment, 'backbones'>): BackboneAssessment {
+  const sorted = [...assessment.backbones].sort(compareBackbones);
+  const best = sorted[0];
+  if (best === undefined) throw new RangeError('the assessment has no backbones to pick from');
+  return best;
+}
+
+function compareBackbones(a: BackboneAssessment, b: BackboneAssessment): number {
+  if (a.probeBalancedAccuracy !== b.probeBalancedAccuracy) return b.probeBalancedAccuracy - a.probeBalancedAccuracy;
+  if (a.logme !== b.logme) return b.logme - a.logme;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+function ranks(values: number[]): number[] {
+  return values.map((v) => 1 + values.filter((w) => w > v).length);
+}
+
+export async function assessDataset(store: ObjectStore, dataset: string, options: AssessOptions = {}): Promise<TransferAssessment> {
+  const started = performance.now();
+  const log = options.log ?? ((): void => {});
+  const seed = options.seed ?? DEFAULT_SEED;
+  const folds = options.folds ?? DEFAULT_FOLDS;
+  const lambdas = [...(options.lambdas ?? DEFAULT_LAMBDAS)];
+  const thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
+  const maxPerClass = options.images?.maxPerClass;
+  if (maxPerClass !== undefined && !(Number.isInteger(maxPerClass) && maxPerClass >= 2)) {
+    throw new TrainingDataError(`images.maxPerClass must be an integer >= 2, got ${maxPerClass}`);
+  }
+  const trainOptions = { seed, folds, lambdas, ...(options.device ? { device: options.device } : {}) };
+
+  const { loaded, skipped } = await openBackbones(options);
+  try {
+    const backbones = loaded.map((l) => l.backbone);
+    const { pixels, excluded, embeddedNow } = await readImages(store, dataset, backbones, options.chunkSize ?? 64, log);
+    const read = performance.now();
+
+    const data = await Promise.all(backbones.map((b) => loadTrainingData(store, dataset, b.id)));
+    const firstExcluded = data[0]?.excluded ?? [];
+    const rows = commonRows(data, pixels, maxPerClass, seed);
+    const classNames = [...new Set(rows.labels)].sort();
+    const labels = Int32Array.from(rows.labels, (l) => classNames.indexOf(l));
+    const classCounts = classNames.map((_, c) => labels.filter((l) => l === c).length);
+    const n = rows.shas.length;
+    if (classNames.length < 2 || classCounts.some((count) => count < 2)) {
+      throw new TrainingDataError(`dataset "${dataset}" has too few images every arm can use to assess transfer: ${classNames.map((c, i) => `${c} ${classCounts[i]}`).join(', ') || 'none'}`, {
+        context: { dataset, classes: Object.fromEntries(classNames.map((c, i) => [c, classCounts[i]])) },
+      });
+    }
+
+    // Baseline: standardised pixels, the same head.
+    const rawPixels = new Float32Array(n * PIXEL_FEATURES);
+    rows.shas.forEach((sha, r) => rawPixels.set(pixels.get(sha) as Float32Array, r * PIXEL_FEATURES));
+    const standardizer = fitStandardizer(rawPixels, PIXEL_FEATURES);
+    const standardized = standardize(rawPixels, PIXEL_FEATURES, standardizer);
+    const t1 = performance.now();
+    const baselineLogme = logme(standardized, [n, PIXEL_FEATURES], labels, classNames.length).score;
+    const t2 = performance.now();
+    log(`baseline: training the linear head on ${n} x ${PIXEL_FEATURES} pixels`);
+    const baselineHead = await trainHead({ embeddings: standardized, dims: [n, PIXEL_FEATURES], labels, classNames }, trainOptions);
+    const t3 = performance.now();
+    options.onTrainedHead?.({ id: PIXEL_FEATURES_ID, head: baselineHead, standardizer });
+    const baselineTally = tallyOf(baselineHead);
+
+    const scored = [];
+    for (const [b, backbone] of backbones.entries()) {
+      const td = data[b] as TrainingData;
+      const embeddings = gatherBySha(td, rows.shas);
+      const dims: [number, number] = [n, td.dims[1]];
+      const s0 = performance.now();
+      const score = logme(embeddings, dims, labels, classNames.length).score;
+      const s1 = performance.now();
+      log(`${backbone.id}: training the linear head on ${n} x ${dims[1]} embeddings`);
+      const head = await trainHead({ embeddings, dims, labels, classNames }, trainOptions);
+      const s2 = performance.now();
+      options.onTrainedHead?.({ id: backbone.id, head });
+      const judged = decideVerdict(measureGain(tallyOf(head), baselineTally, thresholds.z), thresholds);
+      scored.push({
+        id: backbone.id,
+        name: backbone.spec.name,
+        logme: score,
+        probeAccuracy: head.metrics.accuracy,
+        probeBalancedAccuracy: head.metrics.balancedAccuracy,
+        lambda: head.lambda,
+        rankByLogme: 0,
+        rankByProbe: 0,
+        gain: judged.gain,
+        verdict: judged.verdict,
+        confident: judged.confident,
+        embeddedNow: embeddedNow.get(backbone.id) ?? 0,
+        timings: { logmeMs: s1 - s0, probeMs: s2 - s1 },
+      } satisfies BackboneAssessment);
+    }
+    const byLogme = ranks(scored.map((s) => s.logme));
+    const byProbe = ranks(scored.map((s) => s.probeBalancedAccuracy));
+    scored.forEach((s, i) => {
+      s.rankByLogme = byLogme[i] as number;
+      s.rankByProbe = byProbe[i] as number;
+    });
+    scored.sort(compareBackbones);
+
+    const chosen = pickBackbone({ backbones: scored });
+    const judged = decideVerdict(chosen.gain, thresholds);
+
+    let curve: LearningCurve | undefined;
+    let learningCurveMs: number | undefined;
+    if (options.learningCurve) {
+      const c0 = performance.now();
+      const index = backbones.findIndex((b) => b.id === chosen.id);
+      const td = data[index] as TrainingData;
+      log(`learning curve with ${chosen.id}`);
+      curve = await learningCurve(
+        { embeddings: gatherBySha(td, rows.shas), embeddingDim: td.dims[1], pixels: rawPixels, pixelDim: PIXEL_FEATURES, labels, classNames },
+        { seed, ...(options.device ? { device: options.device } : {}), ...(options.learningCurve === true ? {} : options.learningCurve) },
+      );
+      learningCurveMs = performance.now() - c0;
+    }
+    const seen = new Set<string>();
+    const allExcluded = [...excluded, ...firstExcluded, ...rows.excluded].filter((e) => (seen.has(e.key) ? false : (seen.add(e.key), true)));
+    return {
+      dataset,
+      n,
+      classNames,
+      classCounts,
+      backbones: scored,
+      baseline: {
+        features: PIXEL_FEATURES_ID,
+        dims: PIXEL_FEATURES,
+        logme: baselineLogme,
+        accuracy: baselineHead.metrics.accuracy,
+        balancedAccuracy: baselineHead.metrics.balancedAccuracy,
+        lambda: baselineHead.lambda,
+        standardization: 'all assessed rows',
+        timings: { logmeMs: t2 - t1, probeMs: t3 - t2 },
+      },
+      baselineAccuracy: baselineHead.metrics.accuracy,
+      chosen: chosen.id,
+      gain: judged.gain,
+      verdict: judged.verdict,
+      confident: judged.confident,
+      negativeTransfer: judged.negativeTransfer,
+      explanation: backbones.length > 1 ? `With ${chosen.name}, the best of ${backbones.length} backbones by cross-validated accuracy: ${judged.explanation}` : judged.explanation,
+      thresholds: judged.thresholds,
+      excluded: allExcluded,
+      skippedBackbones: skipped,
+      ...(curve ? { learningCurve: curve } : {}),
+      settings: { seed, folds, lambdas, head: 'linear', metric: 'balancedAccuracy', ...(maxPerClass !== undefined ? { maxPerClass } : {}) },
+      timings: { totalMs: performance.now() - started, readMs: read - started, ...(learningCurveMs !== undefined ? { learningCurveMs } : {}) },
+    };
+  } finally {
+    await Promise.all(loaded.filter((l) => l.owned).map((l) => l.backbone.release()));
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * How accuracy grows with labelled images, with and without transfer. For k = 1, 2, 5, 10, 20 and
+ * "all" images per class, several seeds each, the linear head is trained on k random images per
+ * class and scored on held-out images, once on backbone embeddings and once on standardised pixels.
+ * Transfer typically shows as a large lead at small k that may shrink as k grows.
+ *
+ * Protocol, per seed:
+ * - A stratified held-out split, fixed for the seed: 30% of each class, at least 1 image (classes
+ *   need 2 images: one to hold out, one to train on). Every k of the seed is scored on it, so the
+ *   points of a curve differ only in the training images.
+ * - k images per class drawn from the rest (nested: the k = 5 sample contains the k = 2 one, so
+ *   the curve is not noisier than it must be). A k at or above the smallest class's pool is
+ *   skipped, except "all", which trains on the whole pool.
+ * - Pixels are standardised with mean and std of the k training images only (at k = 1 that leaves
+ *   per-class differences; a pixel constant over them gets std 1): a model without pretraining has
+ *   nothing else to learn its statistics from.
+ * - The same head as trainHead (L2-normalised inputs, class-balanced softmax loss, L-BFGS), at a
+ *   fixed regularisation instead of a cross-validated one: cross-validation cannot run at k = 1 (no
+ *   second image of a class to validate on) and is pure noise at k = 2. lambda (trainHead's
+ *   strength on the mean loss) is set to 0.1 / (training images), i.e. a fixed strength on the
+ *   summed loss (scikit-learn's C = 10): strong at k = 1, weak at "all". Chosen on the shared
+ *   datasets (3 seeds, bench/transfer.ts data): a fixed lambda of 1e-2 cost 6 points at "all" on
+ *   Fashion-MNIST (79.4% vs 86.0% at 1e-4), 1e-4 gained nothing at small k; C = 10 matched the best
+ *   fixed lambda within noise at every k, and its "all" points came within 2 points of trainHead's
+ *   cross-validated accuracy (hymenoptera 95.4% vs 97.1%, chest_xray 95.0% vs 97.0%, Fashion-MNIST
+ *   85.4% vs 85.3%); C = 1 was up to 4 points lower.
+ * Scores are balanced accuracy on the held-out images, mean and (sample) std over seeds.
+ */
+import type { Device } from '../backend/onnx.js';
+import { TrainingDataError } from '../errors.js';
+import { ForwardSession, LossSession, normalizeEmbeddings } from '../training/graphSessions.js';
+import { headShape, initialParams, type HeadShape } from '../training/headLayout.js';
+import { minimizeLbfgs } from '../training/lbfgs.js';
+import { classificationMetrics } from '../training/metrics.js';
+import { createRandom, shuffleInPlace } from '../training/random.js';
+import { balancedTargets } from '../training/rows.js';
+import { fitStandardizer, standardize } from './pixelFeatures.js';
+
+export const DEFAULT_CURVE_KS: readonly number[] = Object.freeze([1, 2, 5, 10, 20]);
+export const DEFAULT_CURVE_SEEDS = 5;
+export const DEFAULT_HELD_OUT_FRACTION = 0.3;
+export const DEFAULT_CURVE_REGULARIZATION = 0.1;
+const FIT = { maxIterations: 1000, gradientTolerance: 1e-6, functionTolerance: 1e-10 } as const;
+
+export interface LearningCurveInput {
+  /** Row-major [N, D] backbone embeddings. */
+  embeddings: Float32Array;
+  embeddingDim: number;
+  /** Row-major [N, P] raw pixel features of the same images (pixelFeatures.ts), not standardised. */
+  pixels: Float32Array;
+  pixelDim: number;
+  labels: Int32Array;
+  classNames: readonly string[];
+}
+
+export interface LearningCurveOptions {
+  ks?: readonly number[];
+  /** Number of seeds per k. */
+  seeds?: number;
+  /** First seed; the others follow it. */
+  seed?: number;
+  heldOutFraction?: number;
+  /** lambda * (training images): the L2 strength on the summed loss (1/C in scikit-learn terms). */
+  regularization?: number;
+  device?: Device;
+}
+
+export interface CurveStat {
+  mean: number;
+  std: number;
+  /** One score per seed. */
+  values: number[];
+}
+
+export interface LearningCurvePoint {
+  k: number | 'all';
+  /** Training images per class (for "all": the smallest class's pool). */
+  perClass: number;
+  /** Training images in total (mean over seeds; equal for all seeds). */
+  trainImages: number;
+  embedding: CurveStat;
+  baseline: CurveStat;
+  seeds: number;
+}
+
+export interface LearningCurve {
+  points: LearningCurvePoint[];
+  /** Held-out images per seed (the same count every seed). */
+  heldOut: number;
+  /** lambda = regularization / training images at each point. */
+  regularization: number;
+  metric: 'balancedAccuracy';
+  /** ks left out because some class has too few images to sample them. */
+  skipped: number[];
+}
+
+function stat(values: number[]): CurveStat {
+  const mean = values.reduce((a, v) => a + v, 0) / values.length;
+  const variance = values.length > 1 ? values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1) : 0;
+  return { mean, std: Math.sqrt(variance), values };
+}
+
+/** Per class, rows shuffled for this seed: the first `held` are held out, the rest is the pool. */
+function splitForSeed(labels: Int32Array, classes: number, fraction: number, seed: number): { heldOut: number[]; pools: number[][] } {
+  const random = createRandom(seed);
+  const byClass: number[][] = Array.from({ length: classes }, () => []);
+  labels.forEach((c, row) => byClass[c]?.push(row));
+  const heldOut: number[] = [];
+  const pools: number[][] = [];
+  for (const rows of byClass) {
+    shuffleInPlace(rows, random);
+    const held = Math.max(1, Math.round(fraction * rows.length));
+    heldOut.push(...rows.slice(0, held));
+    pools.push(rows.slice(held));
+  }
+  return { heldOut: heldOut.sort((a, b) => a - b), pools };
+}
+
+function gather(matrix: Float32Array, dim: number, rows: readonly number[]): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((row, i) => out.set(matrix.subarray(row * dim, (row + 1) * dim), i * dim));
+  return out;
+}
+
+/** One feature kind's sessions, reused for every fit of the curve. */
+class FixedLambdaHead {
+  private constructor(
+    private readonly shape: HeadShape,
+    private readonly loss: LossSession,
+    private readonly forward: ForwardSession,
+    private readonly device: Device,
+  ) {}
+
+  static async create(dim: number, classes: number, device: Device): Promise<FixedLambdaHead> {
+    const shape = headShape(dim, classes, 0);
+    const loss = await LossSession.create(shape, device);
+    try {
+      return new FixedLambdaHead(shape, loss, await ForwardSession.create(shape, device), device);
+    } catch (error) {
+      await loss.release();
+      throw error;
+    }
+  }
+
+  /** Trains on (trainX, trainLabels) at `lambda`, returns the held-out balanced accuracy. */
+  async score(trainX: Float32Array, trainLabels: Int32Array, testX: Float32Array, testLabels: Int32Array, lambda: number, classNames: readonly string[]): Promise<number> {
+    const { inputDim: dim, classes } = this.shape;
+    const x = await normalizeEmbeddings(trainX, trainLabels.length, dim, this.device);
+    const allRows = Int32Array.from({ length: trainLabels.length }, (_, i) => i);
+    this.loss.bind(x, balancedTargets(trainLabels, allRows, classes), trainLabels.length);
+    const fit = await minimizeLbfgs(this.loss.objective(lambda), initialParams(this.shape, createRandom(0)), FIT);
+    const test = await normalizeEmbeddings(testX, testLabels.length, dim, this.device);
+    const { predicted } = await this.forward.predict(test, testLabels.length, fit.x);
+    return classificationMetrics(testLabels, predicted, classNames).balancedAccuracy;
+  }
+
+  async release(): Promise<void> {
+    await this.loss.release();
+    await this.forward.release();
+  }
+}
+
+export async function learningCurve(input: LearningCurveInput, options: LearningCurveOptions = {}): Promise<LearningCurve> {
+  const { labels, classNames, embeddingDim, pixelDim } = input;
+  const n = labels.length;
+  const classes = classNames.length;
+  if (input.embeddings.length !== n * embeddingDim || input.pixels.length !== n * pixelDim) {
+    throw new TrainingDataError(`learning curve: ${n} labels but ${input.embeddings.length / embeddingDim} embedding rows and ${input.pixels.length / pixelDim} pixel rows`);
+  }
+  const counts = new Array<number>(classes).fill(0);
+  labels.forEach((c) => (counts[c] = (counts[c] ?? 0) + 1));
+  if (classes < 2 || counts.some((c) => c < 2)) {
+    throw new TrainingDataError(`a learning curve needs at least 2 classes of at least 2 images each (one held out, one to train on); got ${classNames.map((c, i) => `${c} ${counts[i]}`).join(', ')}`);
+  }
+  const fraction = options.heldOutFraction ?? DEFAULT_HELD_OUT_FRACTION;
+  const seeds = options.seeds ?? DEFAULT_CURVE_SEEDS;
+  const firstSeed = options.seed ?? 0;
+  const regularization = options.regularization ?? DEFAULT_CURVE_REGULARIZATION;
+  const device = options.device ?? 'cpu';
+  if (!(fraction > 0 && fraction < 1)) throw new RangeError(`heldOutFraction must be in (0, 1), got ${fraction}`);
+  if (!(Number.isInteger(seeds) && seeds >= 1)) throw new RangeError(`seeds must be a positive integer, got ${seeds}`);
+
+  const splits = Array.from({ length: seeds }, (_, s) => splitForSeed(labels, classes, fraction, firstSeed + s));
+  // The held-out count per class depends only on the class size, so it is the same every seed.
+  const smallestPool = Math.min(...(splits[0] as { pools: number[][] }).pools.map((p) => p.length));
+  const requested = [...(options.ks ?? DEFAULT_CURVE_KS)].sort((a, b) => a - b);
+  for (const k of requested) if (!(Number.isInteger(k) && k >= 1)) throw new RangeError(`k must be a positive integer, got ${k}`);
+  const ks: Array<number | 'all'> = [...requested.filter((k) => k < smallestPool), 'all'];
+  const skipped = requested.filter((k) => k >= smallestPool);
+
+  const embeddingHead = await FixedLambdaHead.create(embeddingDim, classes, device);
+  const pixelHead = await FixedLambdaHead.create(pixelDim, classes, device);
+  try {
+    const scores = ks.map(() => ({ embedding: [] as number[], baseline: [] as number[], trainImages: 0 }));
+    for (const split of splits) {
+      const testLabels = Int32Array.from(split.heldOut, (r) => labels[r] as number);
+      const testEmbeddings = gather(input.embeddings, embeddingDim, split.heldOut);
+      for (const [i, k] of ks.entries()) {
+        const train = split.pools.flatMap((pool) => (k === 'all' ? pool : pool.slice(0, k)));
+        const trainLabels = Int32Array.from(train, (r) => labels[r] as number);
+        const entry = scores[i] as (typeof scores)[number];
+        entry.trainImages = train.length;
+        const lambda = regularization / train.length;
+        entry.embedding.push(await embeddingHead.score(gather(input.embeddings, embeddingDim, train), trainLabels, testEmbeddings, testLabels, lambda, classNames));
+        const scaler = fitStandardizer(input.pixels, pixelDim, train);
+        entry.baseline.push(
+          await pixelHead.score(
+            standardize(input.pixels, pixelDim, scaler, train),
+            trainLabels,
+            standardize(input.pixels, pixelDim, scaler, split.heldOut),
+            testLabels,
+            lambda,
+            classNames,
+          ),
+        );
+      }
+    }
+    return {
+      points: ks.map((k, i) => {
+        const entry = scores[i] as (typeof scores)[number];
+        return {
+          k,
+          perClass: k === 'all' ? smallestPool : k,
+          trainImages: entry.trainImages,
+          embedding: stat(entry.embedding),
+          baseline: stat(entry.baseline),
+          seeds,
+        };
+      }),
+      heldOut: (splits[0] as { heldOut: number[] }).heldOut.length,
+      regularization,
+      metric: 'balancedAccuracy',
+      skipped,
+    };
+  } finally {
+    await embeddingHead.release();
+    await pixelHead.release();
+  }
+}
