@@ -332,9 +332,19 @@ export function digestDifferences(after: Map<string, string>, before: Map<string
 /**
  * Wraps a store so that, once `dies(op, key)` says so, that call and every later one never settle:
  * what a process killed at that point would have done (writes already made stay made). `died`
- * resolves at the moment of death.
+ * resolves at the moment of death; `settled()` once the calls made before it have landed.
  */
-export function mortalStore(store: ObjectStore, dies: (op: 'get' | 'head' | 'put' | 'delete' | 'list', key: string) => boolean): { store: ObjectStore; died: Promise<void>; isDead: () => boolean } {
+export function mortalStore(
+  store: ObjectStore,
+  dies: (op: 'get' | 'head' | 'put' | 'delete' | 'list', key: string) => boolean,
+): { store: ObjectStore; died: Promise<void>; isDead: () => boolean; settled: () => Promise<void> } {
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(promise: Promise<T>): Promise<T> => {
+    inFlight.add(promise);
+    const forget = (): void => void inFlight.delete(promise);
+    promise.then(forget, forget);
+    return promise;
+  };
   let dead = false;
   let markDead!: () => void;
   const died = new Promise<void>((resolve) => (markDead = resolve));
@@ -347,16 +357,16 @@ export function mortalStore(store: ObjectStore, dies: (op: 'get' | 'head' | 'put
     return dead;
   };
   const wrapped: ObjectStore = {
-    get: (key) => (check('get', key) ? never : store.get(key)),
-    head: (key) => (check('head', key) ? never : store.head(key)),
-    put: (key: string, body: Uint8Array | string, options?: PutOptions) => (check('put', key) ? never : store.put(key, body, options)),
-    delete: (key) => (check('delete', key) ? never : store.delete(key)),
+    get: (key) => (check('get', key) ? never : track(store.get(key))),
+    head: (key) => (check('head', key) ? never : track(store.head(key))),
+    put: (key: string, body: Uint8Array | string, options?: PutOptions) => (check('put', key) ? never : track(store.put(key, body, options))),
+    delete: (key) => (check('delete', key) ? never : track(store.delete(key))),
     list: (prefix: string): AsyncIterable<ObjectInfo> => {
       if (check('list', prefix)) return { [Symbol.asyncIterator]: () => ({ next: () => never }) };
       return store.list(prefix);
     },
   };
-  return { store: wrapped, died, isDead: () => dead };
+  return { store: wrapped, died, isDead: () => dead, settled: async () => void (await Promise.allSettled([...inFlight])) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -151,6 +151,7 @@ describe('processes that die', () => {
     const dying = makeExtractHandler({ store: mortal.store, embedder: async () => backbone, logger });
     void dying(sqsEvent(messages, faulty.resources.queueArn), context);
     await mortal.died;
+    await mortal.settled(); // the requests it had already sent land (or not) before anything else looks
     const recordsAtDeath = (await listAll(faulty.store, `records/${DATASET}/`)).length;
 
     const invocations = await faulty.drain();
@@ -190,6 +191,7 @@ describe('processes that die', () => {
     });
     void runTrainJob({ store: mortal.store, backbone, dataset: DATASET, jobId: 'job-killed', device: 'cpu' });
     await mortal.died;
+    await mortal.settled();
 
     const leftovers = (await listAll(faulty.store, `models/${DATASET}/${partial}/`)).map((o) => o.key.split('/').at(-1));
     const pointerAfter = Buffer.from((await faulty.store.get(currentPointerKey(DATASET)))!).toString('utf8');
