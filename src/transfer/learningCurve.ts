@@ -116,8 +116,8 @@ function splitForSeed(labels: Int32Array, classes: number, fraction: number, see
   return { heldOut: heldOut.sort((a, b) => a - b), pools };
 }
 
-function gather(matrix: Float32Array, dim: number, rows: readonly number[]): Float32Array {
-  const out = new Float32Array(rows.length * dim);
+function gatherRows<T extends Float32Array | Float64Array>(matrix: T, dim: number, rows: readonly number[]): T {
+  const out = new (matrix.constructor as { new (length: number): T })(rows.length * dim);
   rows.forEach((row, i) => out.set(matrix.subarray(row * dim, (row + 1) * dim), i * dim));
   return out;
 }
@@ -128,30 +128,31 @@ class FixedLambdaHead {
     private readonly shape: HeadShape,
     private readonly loss: LossSession,
     private readonly forward: ForwardSession,
-    private readonly device: Device,
   ) {}
 
   static async create(dim: number, classes: number, device: Device): Promise<FixedLambdaHead> {
     const shape = headShape(dim, classes, 0);
     const loss = await LossSession.create(shape, device);
     try {
-      return new FixedLambdaHead(shape, loss, await ForwardSession.create(shape, device), device);
+      return new FixedLambdaHead(shape, loss, await ForwardSession.create(shape, device));
     } catch (error) {
       await loss.release();
       throw error;
     }
   }
 
-  /** Trains on (trainX, trainLabels) at `lambda`, returns the held-out balanced accuracy. */
-  async score(trainX: Float32Array, trainLabels: Int32Array, testX: Float32Array, testLabels: Int32Array, lambda: number, classNames: readonly string[]): Promise<number> {
+  /**
+   * Trains on rows `train` of the L2-normalised matrix `x` at `lambda`, returns the balanced accuracy
+   * on rows `test`.
+   */
+  async score(x: Float64Array, labels: Int32Array, train: readonly number[], test: readonly number[], lambda: number, classNames: readonly string[]): Promise<number> {
     const { inputDim: dim, classes } = this.shape;
-    const x = await normalizeEmbeddings(trainX, trainLabels.length, dim, this.device);
-    const allRows = Int32Array.from({ length: trainLabels.length }, (_, i) => i);
-    this.loss.bind(x, balancedTargets(trainLabels, allRows, classes), trainLabels.length);
+    const trainLabels = Int32Array.from(train, (r) => labels[r] as number);
+    const allRows = Int32Array.from({ length: train.length }, (_, i) => i);
+    this.loss.bind(gatherRows(x, dim, train), balancedTargets(trainLabels, allRows, classes), train.length);
     const fit = await minimizeLbfgs(this.loss.objective(lambda), initialParams(this.shape, createRandom(0)), FIT);
-    const test = await normalizeEmbeddings(testX, testLabels.length, dim, this.device);
-    const { predicted } = await this.forward.predict(test, testLabels.length, fit.x);
-    return classificationMetrics(testLabels, predicted, classNames).balancedAccuracy;
+    const { predicted } = await this.forward.predict(gatherRows(x, dim, test), test.length, fit.x);
+    return classificationMetrics(Int32Array.from(test, (r) => labels[r] as number), predicted, classNames).balancedAccuracy;
   }
 
   async release(): Promise<void> {
@@ -192,27 +193,24 @@ export async function learningCurve(input: LearningCurveInput, options: Learning
   const pixelHead = await FixedLambdaHead.create(pixelDim, classes, device);
   try {
     const scores = ks.map(() => ({ embedding: [] as number[], baseline: [] as number[], trainImages: 0 }));
+    // L2 normalisation is per row, so the embeddings are normalised once; the pixels depend on the
+    // training rows' standardisation and are normalised per fit (training and held-out rows together).
+    const embeddings = await normalizeEmbeddings(input.embeddings, n, embeddingDim, device);
     for (const split of splits) {
-      const testLabels = Int32Array.from(split.heldOut, (r) => labels[r] as number);
-      const testEmbeddings = gather(input.embeddings, embeddingDim, split.heldOut);
       for (const [i, k] of ks.entries()) {
         const train = split.pools.flatMap((pool) => (k === 'all' ? pool : pool.slice(0, k)));
-        const trainLabels = Int32Array.from(train, (r) => labels[r] as number);
         const entry = scores[i] as (typeof scores)[number];
         entry.trainImages = train.length;
         const lambda = regularization / train.length;
-        entry.embedding.push(await embeddingHead.score(gather(input.embeddings, embeddingDim, train), trainLabels, testEmbeddings, testLabels, lambda, classNames));
+        entry.embedding.push(await embeddingHead.score(embeddings, labels, train, split.heldOut, lambda, classNames));
+
         const scaler = fitStandardizer(input.pixels, pixelDim, train);
-        entry.baseline.push(
-          await pixelHead.score(
-            standardize(input.pixels, pixelDim, scaler, train),
-            trainLabels,
-            standardize(input.pixels, pixelDim, scaler, split.heldOut),
-            testLabels,
-            lambda,
-            classNames,
-          ),
-        );
+        const rows = [...train, ...split.heldOut];
+        const pixels = await normalizeEmbeddings(standardize(input.pixels, pixelDim, scaler, rows), rows.length, pixelDim, device);
+        const local = Int32Array.from(rows, (r) => labels[r] as number);
+        const trainLocal = train.map((_, j) => j);
+        const testLocal = split.heldOut.map((_, j) => train.length + j);
+        entry.baseline.push(await pixelHead.score(pixels, local, trainLocal, testLocal, lambda, classNames));
       }
     }
     return {

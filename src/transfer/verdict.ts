@@ -135,6 +135,10 @@ function percent(fraction: number): string {
   return `${(fraction * 100).toFixed(1)}%`;
 }
 
+function listOf(items: string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
 function bandOf(value: number, t: VerdictThresholds): Verdict {
   if (value >= t.helps) return 'helps';
   if (value <= t.doesNotHelp) return 'does not help';
@@ -170,7 +174,7 @@ export function decideVerdict(gain: Gain, thresholds: VerdictThresholds = DEFAUL
   const certainty = confident
     ? `The 95% interval of the gain (${range}) lies within this verdict's band.`
     : `Not certain: with ${gain.n} images the gain could lie anywhere from ${range} (95% interval), ` +
-      `which spans ${[...new Set([bandOf(low, thresholds), verdict, bandOf(high, thresholds)])].map((v) => `"${v}"`).join(' and ')}; more labelled images would settle it.`;
+      `which spans ${listOf([...new Set([bandOf(low, thresholds), verdict, bandOf(high, thresholds)])].map((v) => `"${v}"`))}; more labelled images would settle it.`;
   return {
     verdict,
     confident,
