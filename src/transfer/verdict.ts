@@ -164,7 +164,7 @@ export function decideVerdict(gain: Gain, thresholds: VerdictThresholds = DEFAUL
   const meaning: Record<Verdict, string> = {
     helps: 'Pretraining helps: the backbone sees things in these images that a model learning from them alone does not.',
     'helps little':
-      'Pretraining helps only a little: these images are far from the photos the backbone learned from, and the pixels alone get most of the way. ' +
+      'Pretraining helps only a little: the raw pixels alone get most of the way, as happens when images are far from the photos the backbone learned from. ' +
       'A backbone pretrained closer to this domain, more labelled images, or fine-tuning the backbone may do better.',
     'does not help': negativeTransfer
       ? 'Pretraining does not help; it hurts (likely negative transfer): the raw pixels do better than the backbone. Its ImageNet features discard what matters here; use a backbone from this domain or train on the pixels.'

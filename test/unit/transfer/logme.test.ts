@@ -156,6 +156,7 @@ describe('logme', () => {
     expect(() => logme(f, [20, 4], labels.subarray(1), 2)).toThrow(/labels/);
     expect(() => logme(f, [20, 4], labels, 1)).toThrow(/2 classes/);
     expect(() => logme(f, [20, 4], Int32Array.from(labels, (l) => l + 1), 2)).toThrow(/outside/);
+    expect(() => logme(f, [20, 4], labels, 3)).toThrow(/class 2 has no examples/);
     const bad = f.slice();
     bad[3] = Number.NaN;
     expect(() => logme(bad, [20, 4], labels, 2)).toThrow(/not finite/);
