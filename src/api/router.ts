@@ -8,6 +8,7 @@
  *   GET  /jobs/{id}
  *   GET  /datasets/{name}           counts per label, failures, current model and its metrics
  *   GET  /datasets/{name}/models
+ *   GET  /datasets/{name}/assessment the current version's transfer assessment and learning curve
  *   GET  /datasets/{name}/report    the current version's self-contained HTML report
  *   GET  /datasets                  every dataset
  */
@@ -82,6 +83,17 @@ const routes: Route[] = [
     },
   },
   { method: 'POST', pattern: ['datasets', '*', 'predict'], handler: predictRoute },
+  {
+    method: 'GET',
+    pattern: ['datasets', '*', 'assessment'],
+    handler: async (_r, [name], c) => {
+      const ds = dataset(name);
+      const current = await new ModelRegistry(c.store).current(ds);
+      if (current === undefined) await datasetStatus(c.store, ds); // 404 for an unknown dataset
+      if (current?.assessment === undefined) throw new NotFoundError(`dataset "${ds}" has no assessment yet: train it (training measures whether transfer helps)`, 'assessment_not_found');
+      return json(200, { dataset: ds, version: current.version, ...current.assessment, learningCurve: current.learningCurve ?? null });
+    },
+  },
   {
     method: 'GET',
     pattern: ['datasets', '*', 'report'],

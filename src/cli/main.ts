@@ -15,6 +15,7 @@ import { modelsCommand, promoteCommand, rollbackCommand } from './commands/model
 import { serveCommand } from './commands/serve.js';
 import { demoCommand } from './commands/demo.js';
 import { reportCommand } from './commands/report.js';
+import { assessCommand } from './commands/assess.js';
 import { UsageError } from './output.js';
 
 /** Opens the runtime for a command and always closes it, so the process can exit. */
@@ -48,7 +49,16 @@ function program(): Command {
     .option('--json', 'print the model summary as JSON')
     .option('--hidden <units>', 'add one hidden layer of this many units', (v) => parsePositiveInt(v, '--hidden'))
     .option('--seed <n>', 'random seed (training is deterministic for a seed)', (v) => parsePositiveInt(v, '--seed', true), 0)
-    .action(async (name: string, options: { json?: boolean; hidden?: number; seed: number }) => withRuntime((rt) => trainCommand(rt, name, options)));
+    .option('--backbone <name>', "backbone to train on: a catalogue name, or 'auto' for the one the transfer assessment ranks best")
+    .action(async (name: string, options: { json?: boolean; hidden?: number; seed: number; backbone?: string }) => withRuntime((rt) => trainCommand(rt, name, options)));
+
+  cli
+    .command('assess')
+    .description('does pretraining help here? LogME and linear-probe accuracy per backbone vs a no-transfer pixel baseline, with a verdict')
+    .argument('<name>', 'dataset')
+    .option('--json', 'print JSON { backbones: [{ id, logme, probeAccuracy }], baselineAccuracy, gain, verdict, explanation }')
+    .option('--backbones <names>', 'comma-separated backbone names (default: every backbone on this machine)', (v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .action(async (name: string, options: { json?: boolean; backbones?: string[] }) => withRuntime((rt) => assessCommand(rt, name, options)));
 
   cli
     .command('eval')

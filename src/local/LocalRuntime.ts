@@ -20,6 +20,7 @@ import { defaultBackboneName } from '../backbone/resolveBackbone.js';
 import { extractObjects, type ExtractOutcome } from '../pipeline/extract.js';
 import { Predictor } from '../pipeline/predict.js';
 import { trainDataset, type TrainOptions } from '../pipeline/train.js';
+import { assessDataset, pickBackbone } from '../transfer/assess.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
 import type { ApiContext } from '../api/router.js';
@@ -32,6 +33,8 @@ export class LocalRuntime {
   readonly registry: ModelRegistry;
   readonly jobs: LocalJobRunner;
   private backboneLoading: Promise<Backbone> | undefined;
+  /** Other backbones, by catalogue name: for `train --backbone` and serving the versions they made. */
+  private readonly otherBackbones = new Map<string, Promise<Backbone>>();
   private predictorLoading: Promise<Predictor> | undefined;
   private readonly listeners = new Set<OutcomeListener>();
   private readonly sending = new Set<Promise<unknown>>();
@@ -66,8 +69,26 @@ export class LocalRuntime {
     return this.backboneLoading;
   }
 
+  /** A backbone by catalogue (or registered) name: the extraction one, or another loaded once and kept. */
+  async backboneNamed(name: string): Promise<Backbone> {
+    const extraction = await this.backbone();
+    if (extraction.spec.name === name) return extraction;
+    let loading = this.otherBackbones.get(name);
+    if (loading === undefined) {
+      loading = Backbone.load(name, { backbonesDir: this.backbonesDir });
+      this.otherBackbones.set(name, loading);
+      loading.catch(() => this.otherBackbones.delete(name));
+    }
+    return loading;
+  }
+
+  /** Where `registerBackbone` entries live for this home. */
+  get backbonesDir(): string {
+    return path.join(this.config.home, 'backbones');
+  }
+
   predictor(): Promise<Predictor> {
-    this.predictorLoading ??= this.backbone().then((backbone) => new Predictor(this.store, backbone));
+    this.predictorLoading ??= this.backbone().then((backbone) => new Predictor(this.store, backbone, { embedderFor: (name) => this.backboneNamed(name) }));
     return this.predictorLoading;
   }
 
@@ -83,8 +104,19 @@ export class LocalRuntime {
     await this.queue.idle();
   }
 
-  async train(dataset: string, options: TrainOptions = {}): Promise<ModelManifest> {
-    return trainDataset({ store: this.store, backbone: await this.backbone() }, dataset, { device: this.config.device, ...options });
+  /**
+   * Trains with the extraction backbone, a named one, or (`auto`) the one that the transfer
+   * assessment of every backbone on this machine ranks best.
+   */
+  async train(dataset: string, options: TrainOptions & { backbone?: string } = {}): Promise<ModelManifest> {
+    const { backbone: choice, ...rest } = options;
+    if (choice === 'auto') {
+      const assessment = await assessDataset(this.store, dataset, { location: { backbonesDir: this.backbonesDir }, seed: rest.seed ?? 0, device: this.config.device, learningCurve: true });
+      const best = pickBackbone(assessment);
+      return trainDataset({ store: this.store, backbone: await this.backboneNamed(best.name) }, dataset, { device: this.config.device, ...rest, assessment });
+    }
+    const backbone = choice === undefined ? await this.backbone() : await this.backboneNamed(choice);
+    return trainDataset({ store: this.store, backbone }, dataset, { device: this.config.device, ...rest });
   }
 
   apiContext(): ApiContext {
@@ -94,7 +126,8 @@ export class LocalRuntime {
   async close(): Promise<void> {
     this.unsubscribe?.();
     await this.queue.stop();
-    if (this.backboneLoading) await (await this.backboneLoading).release();
+    const loaded = [this.backboneLoading, ...this.otherBackbones.values()].filter((b): b is Promise<Backbone> => b !== undefined);
+    await Promise.allSettled(loaded.map(async (b) => (await b).release()));
     await this.claim.release();
   }
 

@@ -38,11 +38,18 @@ export interface LoadedModel {
   manifest: ModelManifest;
   head: HeadModel;
   ood?: OutOfDomainModel;
+  /** The backbone this version's head was trained on. */
+  embedder: Embedder;
 }
 
 export interface PredictorOptions {
   /** How long a read of the current pointer is trusted; 0 reads it on every request. */
   pointerTtlMs?: number;
+  /**
+   * Loads another backbone by catalogue name for versions trained on one (the local runtime can;
+   * a Lambda ships one backbone and answers such versions with 409 backbone_mismatch).
+   */
+  embedderFor?: (backboneName: string) => Promise<Embedder>;
   topK?: number;
 }
 
@@ -86,7 +93,9 @@ export class Predictor {
 
   private async load(dataset: string, version: string): Promise<LoadedModel> {
     const manifest = await this.registry.manifest(dataset, version);
-    if (manifest.backbone.id !== this.embedder.id) {
+    let embedder = this.embedder;
+    if (manifest.backbone.id !== embedder.id && this.options.embedderFor) embedder = await this.options.embedderFor(manifest.backbone.name);
+    if (manifest.backbone.id !== embedder.id) {
       throw new BackboneMismatchError(
         `model ${dataset}/${version} was trained on backbone ${manifest.backbone.id}, but this server runs ${this.embedder.id}`,
         { context: { dataset, version, modelBackbone: manifest.backbone.id, servedBackbone: this.embedder.id } },
@@ -96,7 +105,7 @@ export class Predictor {
     const ood = manifest.outOfDomain
       ? decodeOutOfDomain(manifest.outOfDomain, await this.registry.file(dataset, version, manifest.outOfDomain.reference.file))
       : undefined;
-    return { manifest, head, ...(ood ? { ood } : {}) };
+    return { manifest, head, embedder, ...(ood ? { ood } : {}) };
   }
 
   /**
@@ -105,8 +114,8 @@ export class Predictor {
    */
   async predict(dataset: string, images: Uint8Array[], version?: string): Promise<Array<Prediction | InvalidImageError>> {
     const chosen = version ?? (await this.currentVersion(dataset));
-    const { manifest, head, ood } = await this.model(dataset, chosen);
-    const embedded = await this.embedder.embedImages(images);
+    const { manifest, head, ood, embedder } = await this.model(dataset, chosen);
+    const embedded = await embedder.embedImages(images);
     const good = embedded.filter((e): e is Float32Array => e instanceof Float32Array);
     const probabilities = good.length > 0 ? await head.predict(good) : new Float32Array(0);
     const domain = ood && good.length > 0 ? scoreOutOfDomain(ood, good) : undefined;

@@ -13,11 +13,18 @@ import { ModelRegistry, newVersionId } from '../registry/ModelRegistry.js';
 import { buildReportInput } from '../report/reportInput.js';
 import { renderReport } from '../report/renderReport.js';
 import { encodeOutOfDomain, fitOutOfDomain } from '../transfer/outOfDomain.js';
+import { assessDataset, type TransferAssessment } from '../transfer/assess.js';
+import { summarizeAssessment } from '../transfer/assessmentSummary.js';
+import type { Backbone } from '../backbone/Backbone.js';
 import { trainHead } from '../training/trainHead.js';
 import { loadTrainingData } from './trainingData.js';
+import type { Embedder } from './extract.js';
 
-/** What training needs of the backbone: who it is, and its ONNX bytes for the standalone export. */
-export interface TrainingBackbone {
+/**
+ * What training needs of the backbone: who it is, its ONNX bytes for the standalone export, and
+ * embedding (the assessment embeds images the cache lacks).
+ */
+export interface TrainingBackbone extends Embedder {
   readonly id: string;
   readonly spec: BackboneSpec;
   /** The backbone graph with its pooled `embedding` output (added at load for feature-tensor backbones). */
@@ -38,6 +45,13 @@ export interface TrainOptions {
   standalone?: boolean;
   /** Skip the HTML report (it reads thumbnails of misclassified images from the store). */
   report?: boolean;
+  /**
+   * Measure whether transfer helps (LogME, probe vs the no-transfer pixel baseline, verdict) and the
+   * learning curve, and keep them in model.json. Default true.
+   */
+  assess?: boolean;
+  /** An assessment already made (by `--backbone auto`), kept instead of measuring again. */
+  assessment?: TransferAssessment;
 }
 
 export async function trainDataset(
@@ -65,6 +79,12 @@ export async function trainDataset(
   const ood = encodeOutOfDomain(fitOutOfDomain({ embeddings: data.embeddings, dims: data.dims, labels: data.labels, folds: head.folds }));
   files[ood.manifest.reference.file] = ood.bytes;
 
+  const assessment =
+    options.assessment ??
+    ((options.assess ?? true)
+      ? await assessDataset(store, dataset, { backbones: [backbone as unknown as Backbone], seed: options.seed ?? 0, device: options.device ?? 'cpu', learningCurve: true })
+      : undefined);
+
   const imagesPerLabel: Record<string, number> = {};
   for (const index of data.labels) {
     const label = data.classNames[index] as string;
@@ -90,6 +110,7 @@ export async function trainDataset(
     },
     data: { fingerprint: data.fingerprint, images: data.dims[0], excluded: data.excluded },
     outOfDomain: ood.manifest,
+    ...(assessment ? { assessment: summarizeAssessment(assessment), ...(assessment.learningCurve ? { learningCurve: assessment.learningCurve } : {}) } : {}),
     files: { head: 'head.onnx', ...(files['standalone.onnx'] ? { standalone: 'standalone.onnx' } : {}) },
   };
   if (options.report ?? true) {

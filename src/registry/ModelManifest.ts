@@ -1,5 +1,7 @@
 import type { ClassificationMetrics } from '../training/metrics.js';
 import type { OutOfDomainManifest } from '../transfer/outOfDomain.js';
+import type { AssessmentSummary } from '../transfer/assessmentSummary.js';
+import type { LearningCurve } from '../transfer/learningCurve.js';
 
 /**
  * model.json: everything needed to use, audit and reproduce a model version. The head (head.onnx)
@@ -50,6 +52,10 @@ export interface ModelManifest {
   files: { head: string; standalone?: string; report?: string };
   /** Out-of-domain detector: k-NN cosine distance to the training images, threshold on validation. */
   outOfDomain?: OutOfDomainManifest;
+  /** Does transfer help on this dataset: LogME, probe vs no-transfer baseline, verdict. */
+  assessment?: AssessmentSummary;
+  /** Validation accuracy with k images per class, with and without pretraining. */
+  learningCurve?: LearningCurve;
   /** How the regularisation was chosen: every lambda's cross-validated scores. */
   validation?: { balancedAccuracy: number; logLoss: number; lambdaScores: unknown[]; selection: string };
 }

@@ -178,6 +178,8 @@ export function readAssessment(v: unknown): ReportAssessment | undefined {
 }
 
 export function readLearningCurve(v: unknown): ReportLearningCurvePoint[] | undefined {
+  // model.json keeps the transfer module's LearningCurve ({ points, ... }); a bare array reads too.
+  if (isObject(v) && Array.isArray(v['points'])) v = v['points'];
   if (!Array.isArray(v)) return undefined;
   const points = v.filter(isObject).flatMap((p): ReportLearningCurvePoint[] => {
     const k = p['k'] === 'all' ? 'all' : num(p['k']);

@@ -288,6 +288,7 @@ describe('serving', () => {
         'GET /datasets/{name}',
         'GET /datasets/{name}/models',
         'GET /datasets/{name}/report',
+        'GET /datasets/{name}/assessment',
       ]),
     );
     for (const route of routes) expect(route.AuthorizationType).toBe('AWS_IAM');

@@ -640,7 +640,7 @@ describe('training', () => {
   });
 
   it('extracted with one backbone, trained with another: refused (a head never mixes backbones)', async () => {
-    const other = { id: 'mobilenetv2-12-int8@cc028fe6cae7bc11', spec: backbone.spec, embeddingOutput: backbone.embeddingOutput, modelBytes: () => backbone.modelBytes() };
+    const other = { id: 'mobilenetv2-12-int8@cc028fe6cae7bc11', spec: backbone.spec, embeddingOutput: backbone.embeddingOutput, modelBytes: () => backbone.modelBytes(), embedImages: (images: Uint8Array[]) => backbone.embedImages(images) };
     const result = await attempt('bugs', { store, backbone: other });
     const row = table.record({ area: 'training', input: 'trainer on another backbone than the cached embeddings', expected: 'refused training_data', observed: result.observed, detail: result.detail });
     expect(row.observed).toBe(row.expected);

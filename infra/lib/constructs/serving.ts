@@ -31,6 +31,7 @@ export const ROUTES: readonly { method: apigwv2.HttpMethod; path: string }[] = [
   { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}' },
   { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}/models' },
   { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}/report' },
+  { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}/assessment' },
 ];
 
 export interface ServingProps {

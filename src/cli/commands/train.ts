@@ -18,6 +18,7 @@ export function modelSummary(m: ModelManifest): Record<string, unknown> {
     perClass: m.metrics.perClass,
     confusion: m.metrics.confusion,
     durationMs: m.training.durationMs,
+    ...(m.assessment ? { assessment: m.assessment } : {}),
   };
 }
 
@@ -31,9 +32,9 @@ export function printMetrics(metrics: ModelManifest['metrics']): void {
   printLine(table(rows));
 }
 
-export async function trainCommand(runtime: LocalRuntime, name: string, options: { json?: boolean; hidden?: number; seed: number }): Promise<void> {
+export async function trainCommand(runtime: LocalRuntime, name: string, options: { json?: boolean; hidden?: number; seed: number; backbone?: string }): Promise<void> {
   const dataset = validateName(name, 'dataset');
-  const manifest = await runtime.train(dataset, { seed: options.seed, ...(options.hidden ? { hidden: options.hidden } : {}) });
+  const manifest = await runtime.train(dataset, { seed: options.seed, ...(options.hidden ? { hidden: options.hidden } : {}), ...(options.backbone ? { backbone: options.backbone } : {}) });
   if (options.json) {
     printJson(modelSummary(manifest));
     return;
@@ -41,5 +42,6 @@ export async function trainCommand(runtime: LocalRuntime, name: string, options:
   printLine(`published ${dataset} ${manifest.version} (current), ${manifest.head.kind} head on ${manifest.backbone.id}, lambda ${manifest.head.lambda}`);
   printLine(`trained on ${manifest.data.images} images in ${(manifest.training.durationMs / 1000).toFixed(1)} s; validation (out-of-fold, ${manifest.training.folds} folds):`);
   printMetrics(manifest.metrics);
+  if (manifest.assessment) printLine(`transfer ${manifest.assessment.verdict}: ${manifest.assessment.explanation}`);
   for (const e of manifest.data.excluded) printLine(`  left out ${e.key}: ${e.reason}`);
 }

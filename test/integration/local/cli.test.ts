@@ -91,8 +91,9 @@ describe('headstart CLI', () => {
   it('train --json: publishes a version with validation metrics', async () => {
     const r = await headstart('train', 'bugs', '--json');
     expect(r.code).toBe(0);
-    const model = JSON.parse(r.stdout) as { version: string; accuracy: number; labels: string[]; confusion: number[][] };
+    const model = JSON.parse(r.stdout) as { version: string; accuracy: number; labels: string[]; confusion: number[][]; assessment: { verdict: string } };
     expect(model.labels).toEqual(['ants', 'bees']);
+    expect(['helps', 'helps little', 'does not help']).toContain(model.assessment.verdict);
     expect(model.accuracy).toBeGreaterThan(0.7);
     expect(model.confusion.flat().reduce((a, b) => a + b, 0)).toBe(2 * PER_LABEL);
     firstVersion = model.version;
@@ -137,6 +138,29 @@ describe('headstart CLI', () => {
     expect((await headstart('promote', 'bugs', second.version)).code).toBe(0);
     const after = JSON.parse((await headstart('models', 'bugs', '--json')).stdout) as { current: string };
     expect(after.current).toBe(second.version);
+  });
+
+  it('assess --json: LogME and probe accuracy per backbone, the pixel baseline, and a verdict', async () => {
+    const r = await headstart('assess', 'bugs', '--json');
+    expect(r.code).toBe(0);
+    const a = JSON.parse(r.stdout) as { backbones: { id: string; logme: number; probeAccuracy: number }[]; baselineAccuracy: number; gain: number; verdict: string; explanation: string };
+    expect(a.backbones.map((b) => b.id)).toEqual(expect.arrayContaining([expect.stringMatching(/^mobilenetv2-12-fp32-embed@/), expect.stringMatching(/^mobilenetv2-12-int8@/)]));
+    for (const b of a.backbones) {
+      expect(Number.isFinite(b.logme)).toBe(true);
+      expect(b.probeAccuracy).toBeGreaterThan(0.5);
+    }
+    expect(a.baselineAccuracy).toBeGreaterThanOrEqual(0);
+    expect(a.gain).toBeCloseTo(a.gain, 6);
+    expect(['helps', 'helps little', 'does not help']).toContain(a.verdict);
+    expect(a.explanation.length).toBeGreaterThan(20);
+  });
+
+  it('train --backbone auto trains on the best-ranked backbone, and its model is served', async () => {
+    const model = JSON.parse((await headstart('train', 'bugs', '--backbone', 'auto', '--json')).stdout) as { backbone: string; assessment: { backbones: { id: string }[]; chosen: string } };
+    expect(model.assessment.backbones.length).toBeGreaterThanOrEqual(2);
+    expect(model.backbone).toBe(model.assessment.chosen);
+    const predicted = JSON.parse((await headstart('predict', 'bugs', 'val/bees', '--json')).stdout.trim().split('\n')[0] ?? '{}') as { label: string };
+    expect(['ants', 'bees']).toContain(predicted.label);
   });
 
   it('report writes the self-contained HTML report', async () => {

@@ -90,6 +90,13 @@ describe('local HTTP server', () => {
     expect(r.json).toMatchObject({ outOfDomain: true });
   });
 
+  it('serves the stored transfer assessment and learning curve', async () => {
+    const r = await call('GET', '/datasets/xray/assessment');
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ verdict: expect.any(String), baselineAccuracy: expect.any(Number), backbones: [expect.objectContaining({ logme: expect.any(Number) })] });
+    expect((r.json['learningCurve'] as { points: unknown[] }).points.length).toBeGreaterThan(1);
+  });
+
   it('serves the self-contained report', async () => {
     const r = await call('GET', '/datasets/xray/report');
     expect(r.status).toBe(200);

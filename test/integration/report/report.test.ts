@@ -90,18 +90,30 @@ beforeAll(async () => {
       // The transfer module's sections, in the shape it writes to model.json (fixture values: this
       // test is about drawing them, the transfer tests are about computing them).
       assessment: {
-        backbones: [{ id: backbone.id, logme: 1.234, probeAccuracy: head.metrics.accuracy }],
+        backbones: [{ id: backbone.id, logme: 1.234, probeAccuracy: head.metrics.accuracy, rankByLogme: 1, rankByProbe: 1 }],
         baselineAccuracy: 0.61,
         gain: head.metrics.accuracy - 0.61,
+        gainInterval: [head.metrics.accuracy - 0.7, head.metrics.accuracy - 0.52],
         verdict: 'helps',
+        confident: true,
+        negativeTransfer: false,
         explanation: 'The pretrained embedding beats the pixel baseline by a clear margin at every k.',
+        chosen: backbone.id,
+        n: files.length,
+        thresholds: { helps: 0.1, doesNotHelp: 0.02 },
       },
-      learningCurve: [
-        { k: 1, embedding: { mean: 0.42, std: 0.06 }, baseline: { mean: 0.3, std: 0.05 }, seeds: 5 },
-        { k: 2, embedding: { mean: 0.55, std: 0.05 }, baseline: { mean: 0.38, std: 0.05 }, seeds: 5 },
-        { k: 5, embedding: { mean: 0.68, std: 0.03 }, baseline: { mean: 0.5, std: 0.04 }, seeds: 5 },
-        { k: 'all', embedding: { mean: 0.74, std: 0.02 }, baseline: { mean: 0.58, std: 0.03 }, seeds: 5 },
-      ],
+      learningCurve: {
+        points: [
+          curvePoint(1, [0.42, 0.06], [0.3, 0.05]),
+          curvePoint(2, [0.55, 0.05], [0.38, 0.05]),
+          curvePoint(5, [0.68, 0.03], [0.5, 0.04]),
+          curvePoint('all', [0.74, 0.02], [0.58, 0.03]),
+        ],
+        heldOut: 30,
+        regularization: 0.1,
+        metric: 'balancedAccuracy',
+        skipped: [],
+      },
     };
     const input = await buildReportInput(store, manifest, { keys: files.map((f) => f.key), labels, classNames, oofProbabilities: head.oofProbabilities });
     expect(input.misclassifiedTotal).toBeGreaterThan(0);
@@ -185,3 +197,8 @@ describe('model report in headless Chromium', () => {
     await page.close();
   });
 });
+
+function curvePoint(k: number | 'all', [mean, std]: [number, number], [baseMean, baseStd]: [number, number]) {
+  const perClass = k === 'all' ? 7 : k;
+  return { k, perClass, trainImages: perClass * 10, embedding: { mean, std, values: [mean] }, baseline: { mean: baseMean, std: baseStd, values: [baseMean] }, seeds: 5 };
+}
