@@ -2,15 +2,22 @@
  * onnxruntime sessions over the training graphs. The data matrices are bound once and handed to
  * onnxruntime by reference on every run; only the parameter vector (and lambda) change per call.
  */
-import { OnnxSession, float32, float64, type Device } from '../backend/onnx.js';
+import { OnnxSession, float32, float64, type Device, type SessionOptions } from '../backend/onnx.js';
 import { TrainingDataError } from '../errors.js';
 import type { Evaluation, Objective } from './lineSearch.js';
 import type { HeadShape } from './headLayout.js';
 import { buildForwardGraph, buildLossGraph, buildNormalizeGraph, FORWARD_IO, LOSS_IO, NORMALIZE_IO } from './trainingGraphs.js';
 
+/** Where and how the training graphs run: a device, or full session options (threads). */
+export type GraphRuntime = Device | SessionOptions;
+
+function sessionOptions(runtime: GraphRuntime): SessionOptions {
+  return typeof runtime === 'string' ? { device: runtime } : runtime;
+}
+
 /** Rows of float32 embeddings -> L2-normalised float64 rows (refusing NaN and infinities). */
-export async function normalizeEmbeddings(embeddings: Float32Array, rows: number, dim: number, device: Device): Promise<Float64Array> {
-  const session = await OnnxSession.create(buildNormalizeGraph(dim), { device });
+export async function normalizeEmbeddings(embeddings: Float32Array, rows: number, dim: number, runtime: GraphRuntime): Promise<Float64Array> {
+  const session = await OnnxSession.create(buildNormalizeGraph(dim), sessionOptions(runtime));
   try {
     const out = await session.run({ [NORMALIZE_IO.input]: float32(embeddings, [rows, dim]) });
     const bad = Number((out[NORMALIZE_IO.nonFinite]?.data as BigInt64Array)[0]);
@@ -33,8 +40,8 @@ export class LossSession {
     readonly shape: HeadShape,
   ) {}
 
-  static async create(shape: HeadShape, device: Device, intraOpThreads?: number): Promise<LossSession> {
-    return new LossSession(await OnnxSession.create(buildLossGraph(shape), { device, ...(intraOpThreads ? { intraOpThreads } : {}) }), shape);
+  static async create(shape: HeadShape, runtime: GraphRuntime): Promise<LossSession> {
+    return new LossSession(await OnnxSession.create(buildLossGraph(shape), sessionOptions(runtime)), shape);
   }
 
   /** Sets the data the loss is computed over: X [rows, D] and weighted one-hot labels [rows, K]. */
@@ -76,8 +83,8 @@ export class ForwardSession {
     readonly shape: HeadShape,
   ) {}
 
-  static async create(shape: HeadShape, device: Device): Promise<ForwardSession> {
-    return new ForwardSession(await OnnxSession.create(buildForwardGraph(shape), { device }), shape);
+  static async create(shape: HeadShape, runtime: GraphRuntime): Promise<ForwardSession> {
+    return new ForwardSession(await OnnxSession.create(buildForwardGraph(shape), sessionOptions(runtime)), shape);
   }
 
   async predict(x: Float64Array, rows: number, theta: Float64Array): Promise<ForwardResult> {

@@ -2,8 +2,7 @@
  * The trainer's own prediction path (float64 graphs, the same ones cross-validation uses). The
  * exported head.onnx is checked against it; callers serving predictions use HeadModel instead.
  */
-import type { Device } from '../backend/onnx.js';
-import { ForwardSession, normalizeEmbeddings } from './graphSessions.js';
+import { ForwardSession, normalizeEmbeddings, type GraphRuntime } from './graphSessions.js';
 import { headShape, paramCount, type HeadShape } from './headLayout.js';
 import type { HeadParams, TrainedHead } from './types.js';
 
@@ -32,13 +31,13 @@ export async function predictHead(
   head: Pick<TrainedHead, 'params'>,
   embeddings: Float32Array,
   rows: number,
-  device: Device = 'cpu',
+  runtime: GraphRuntime = 'cpu',
 ): Promise<Float64Array> {
   const shape = shapeOf(head.params);
   const theta = toParamVector(head.params);
   if (theta.length !== paramCount(shape)) throw new RangeError(`head has ${theta.length} parameters, its shape needs ${paramCount(shape)}`);
-  const x = await normalizeEmbeddings(embeddings, rows, shape.inputDim, device);
-  const forward = await ForwardSession.create(shape, device);
+  const x = await normalizeEmbeddings(embeddings, rows, shape.inputDim, runtime);
+  const forward = await ForwardSession.create(shape, runtime);
   try {
     return (await forward.predict(x, rows, theta)).probabilities;
   } finally {

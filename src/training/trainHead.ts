@@ -52,6 +52,7 @@ interface ResolvedOptions {
   folds: number;
   seed: number;
   device: 'cpu' | 'cuda';
+  threads: number;
   maxIterations: number;
 }
 
@@ -69,7 +70,11 @@ function resolveOptions(options: TrainOptions): ResolvedOptions {
   if (!Number.isInteger(folds) || folds < 2) invalid('folds (an integer >= 2)', folds);
   if (!Number.isInteger(seed)) invalid('seed (an integer)', seed);
   if (!Number.isInteger(maxIterations) || maxIterations < 1) invalid('maxIterations (a positive integer)', maxIterations);
-  return { hidden, lambdas, folds, seed, device: options.device ?? 'cpu', maxIterations };
+  const threads = options.threads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0) invalid('threads (a non-negative integer)', threads);
+  const device = options.device ?? 'cpu';
+  if (device !== 'cpu' && device !== 'cuda') invalid("device ('cpu' or 'cuda')", device);
+  return { hidden, lambdas, folds, seed, device, threads, maxIterations };
 }
 
 /** Throws TrainingDataError when the data cannot be trained; returns the per-class counts. */
@@ -140,15 +145,16 @@ export async function trainHead(data: TrainingData, options: TrainOptions = {}):
   const cvFit: LbfgsOptions = { maxIterations: resolved.maxIterations, gradientTolerance: CV_GRADIENT_TOLERANCE, functionTolerance: FUNCTION_TOLERANCE };
   const finalFit: LbfgsOptions = { ...cvFit, gradientTolerance: FINAL_GRADIENT_TOLERANCE };
 
-  const x = await normalizeEmbeddings(data.embeddings, n, d, resolved.device);
+  const runtime = { device: resolved.device, ...(resolved.threads > 0 ? { intraOpThreads: resolved.threads } : {}) };
+  const x = await normalizeEmbeddings(data.embeddings, n, d, runtime);
   const normalized = performance.now();
 
   // Separate streams, so changing the number of folds does not change the MLP's initial weights.
   const foldOf = stratifiedFolds(data.labels, classes, folds, createRandom(resolved.seed));
   const initial = initialParams(shape, createRandom(resolved.seed + 0x9e3779b9));
 
-  const loss = await LossSession.create(shape, resolved.device);
-  const forward = await ForwardSession.create(shape, resolved.device);
+  const loss = await LossSession.create(shape, runtime);
+  const forward = await ForwardSession.create(shape, runtime);
   try {
     const cv = await crossValidate({
       x,
@@ -191,6 +197,7 @@ export async function trainHead(data: TrainingData, options: TrainOptions = {}):
         folds,
         seed: resolved.seed,
         device: resolved.device,
+        threads: resolved.threads,
         maxIterations: resolved.maxIterations,
         normalization: 'l2',
         classWeighting: 'balanced',

@@ -24,6 +24,11 @@ export interface TrainOptions {
   folds?: number;
   seed?: number;
   device?: Device;
+  /**
+   * onnxruntime intra-op threads for the training graphs; default onnxruntime's (one per core).
+   * On a machine shared with other busy processes, 1 avoids its spinning thread pool's contention.
+   */
+  threads?: number;
   /** Iteration cap of each L-BFGS fit. */
   maxIterations?: number;
 }
@@ -63,6 +68,8 @@ export interface TrainingSettings {
   folds: number;
   seed: number;
   device: Device;
+  /** onnxruntime intra-op threads; 0 = onnxruntime's default. */
+  threads: number;
   maxIterations: number;
   normalization: 'l2';
   classWeighting: 'balanced';

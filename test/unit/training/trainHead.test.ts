@@ -182,5 +182,7 @@ describe('trainHead refuses data it cannot train', () => {
     await expect(trainHead(ok, { lambdas: [0.1, -1] })).rejects.toThrow(/lambdas/);
     await expect(trainHead(ok, { folds: 1 })).rejects.toThrow(/folds/);
     await expect(trainHead(ok, { hidden: 2.5 })).rejects.toThrow(/hidden/);
+    await expect(trainHead(ok, { threads: -1 })).rejects.toThrow(/threads/);
+    await expect(trainHead(ok, { device: 'tpu' as 'cpu' })).rejects.toThrow(/device/);
   });
 });
