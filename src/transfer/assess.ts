@@ -39,12 +39,15 @@ import { logme } from './logme.js';
 import { fitStandardizer, pixelFeatures, PIXEL_FEATURES, PIXEL_FEATURES_ID, standardize, type Standardizer } from './pixelFeatures.js';
 import { decideVerdict, DEFAULT_THRESHOLDS, measureGain, type ClassTally, type Gain, type Verdict, type VerdictThresholds } from './verdict.js';
 
+/** What the assessment needs of a loaded backbone (a {@link Backbone} has it). */
+export type AssessableBackbone = Pick<Backbone, 'id' | 'spec' | 'embedImages'>;
+
 export interface AssessOptions {
   /**
    * Backbones to compare: loaded instances (used, not released) or names (loaded and released
    * here). Default: every catalogue or registered backbone whose model file is on this machine.
    */
-  backbones?: ReadonlyArray<Backbone | string>;
+  backbones?: ReadonlyArray<AssessableBackbone | string>;
   /** Where named backbones are found (models folder, registered backbones). */
   location?: BackboneLocation;
   /** Which images to assess: at most `maxPerClass` per label (a seeded sample); default all. */
@@ -139,8 +142,9 @@ export interface TrainedArm {
 }
 
 interface LoadedBackbone {
-  backbone: Backbone;
-  owned: boolean;
+  backbone: AssessableBackbone;
+  /** Set when loaded here, so released here. */
+  owned?: Backbone;
 }
 
 async function openBackbones(options: AssessOptions): Promise<{ loaded: LoadedBackbone[]; skipped: { name: string; reason: string }[] }> {
@@ -150,21 +154,24 @@ async function openBackbones(options: AssessOptions): Promise<{ loaded: LoadedBa
   try {
     if (options.backbones) {
       for (const b of options.backbones) {
-        if (typeof b === 'string') loaded.push({ backbone: await Backbone.load(b, loadOptions), owned: true });
-        else loaded.push({ backbone: b, owned: false });
+        if (typeof b === 'string') {
+          const backbone = await Backbone.load(b, loadOptions);
+          loaded.push({ backbone, owned: backbone });
+        } else loaded.push({ backbone: b });
       }
     } else {
       const listed = await listBackbones(options.location?.backbonesDir, options.location?.modelsDir ? { modelsDir: options.location.modelsDir } : {});
       for (const entry of listed) {
         try {
-          loaded.push({ backbone: await Backbone.load(entry.spec, loadOptions), owned: true });
+          const backbone = await Backbone.load(entry.spec, loadOptions);
+          loaded.push({ backbone, owned: backbone });
         } catch (error) {
           skipped.push({ name: entry.spec.name, reason: (error as Error).message });
         }
       }
     }
   } catch (error) {
-    await Promise.all(loaded.filter((l) => l.owned).map((l) => l.backbone.release()));
+    await Promise.all(loaded.map((l) => l.owned?.release()));
     throw error;
   }
   if (loaded.length === 0) {
@@ -186,7 +193,7 @@ async function openBackbones(options: AssessOptions): Promise<{ loaded: LoadedBa
 async function readImages(
   store: ObjectStore,
   dataset: string,
-  backbones: Backbone[],
+  backbones: AssessableBackbone[],
   chunkSize: number,
   log: (message: string) => void,
 ): Promise<{ pixels: Map<string, Float32Array>; excluded: ExcludedImage[]; embeddedNow: Map<string, number> }> {
@@ -446,6 +453,6 @@ export async function assessDataset(store: ObjectStore, dataset: string, options
       timings: { totalMs: performance.now() - started, readMs: read - started, ...(learningCurveMs !== undefined ? { learningCurveMs } : {}) },
     };
   } finally {
-    await Promise.all(loaded.filter((l) => l.owned).map((l) => l.backbone.release()));
+    await Promise.all(loaded.map((l) => l.owned?.release()));
   }
 }
