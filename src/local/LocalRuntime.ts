@@ -19,7 +19,7 @@ import { Backbone } from '../backbone/Backbone.js';
 import { defaultBackboneName } from '../backbone/resolveBackbone.js';
 import { extractObjects, type ExtractOutcome } from '../pipeline/extract.js';
 import { Predictor } from '../pipeline/predict.js';
-import { trainDataset, type TrainOptions } from '../pipeline/train.js';
+import { TRAIN_ASSESSMENT, trainDataset, type TrainOptions } from '../pipeline/train.js';
 import { assessDataset, pickBackbone } from '../transfer/assess.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
@@ -111,7 +111,7 @@ export class LocalRuntime {
   async train(dataset: string, options: TrainOptions & { backbone?: string } = {}): Promise<ModelManifest> {
     const { backbone: choice, ...rest } = options;
     if (choice === 'auto') {
-      const assessment = await assessDataset(this.store, dataset, { location: { backbonesDir: this.backbonesDir }, seed: rest.seed ?? 0, device: this.config.device, learningCurve: true });
+      const assessment = await assessDataset(this.store, dataset, { ...TRAIN_ASSESSMENT, location: { backbonesDir: this.backbonesDir }, seed: rest.seed ?? 0, device: this.config.device });
       const best = pickBackbone(assessment);
       return trainDataset({ store: this.store, backbone: await this.backboneNamed(best.name) }, dataset, { device: this.config.device, ...rest, assessment });
     }
