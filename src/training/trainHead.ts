@@ -1,12 +1,14 @@
 /**
  * Trains a classification head on embeddings: multinomial logistic regression (or a one-hidden-layer
- * ReLU network) on L2-normalised embeddings, with a class-balanced loss and L2 regularisation.
+ * ReLU network) on L2-normalised embeddings, with a class-balanced loss (row weight n/(k*n_c),
+ * normalised to a weighted mean) and L2 regularisation of the weights (not the biases).
  *
  * Protocol:
  * 1. L2-normalise the rows (in an ONNX graph; the exported head repeats it inside head.onnx).
  * 2. Stratified k-fold split (k = min(folds, smallest class count), seeded).
  * 3. For each fold, fit along the lambda path with L-BFGS; the loss and gradient over the data run
- *    in onnxruntime, the optimiser in JS. Choose lambda by out-of-fold balanced accuracy.
+ *    in onnxruntime, the optimiser in JS. Choose lambda by out-of-fold balanced accuracy (ties:
+ *    lower class-balanced log-loss, then the stronger lambda).
  * 4. Report validation metrics from the out-of-fold predictions at that lambda (every row is
  *    predicted by a head that never saw it, which matters when there are few images).
  * 5. Refit on all rows at that lambda; its objective per iteration is the training curve.
@@ -185,6 +187,7 @@ export async function trainHead(data: TrainingData, options: TrainOptions = {}):
       classNames,
       metrics: { ...metrics, logLoss: chosenScore.logLoss, folds },
       oofProbabilities: new Float32Array(cv.oofProbabilities),
+      oofPredictions: cv.oofPredicted,
       folds: foldOf,
       trainingCurve: final.history,
       lambdaScores: cv.scores,

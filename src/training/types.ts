@@ -97,6 +97,8 @@ export interface TrainedHead {
   metrics: ValidationMetrics;
   /** Row-major [N, K] out-of-fold probabilities at the chosen lambda, in training-row order. */
   oofProbabilities: Float32Array;
+  /** Out-of-fold predicted class of every row (argmax of its probabilities); `metrics` is computed from these. */
+  oofPredictions: Int32Array;
   /** Fold index of every training row. */
   folds: Int32Array;
   /** Objective after each iteration of the final fit on all data (index 0 = start). */

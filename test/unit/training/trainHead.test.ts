@@ -59,7 +59,8 @@ describe('trainHead', () => {
       const sum = head.oofProbabilities.subarray(r * 3, r * 3 + 3).reduce((a, b) => a + b, 0);
       expect(sum).toBeCloseTo(1, 5);
     }
-    const recomputed = classificationMetrics(data.labels, argmaxRows(head.oofProbabilities, 3), head.classNames);
+    expect(Array.from(head.oofPredictions)).toEqual(argmaxRows(head.oofProbabilities, 3));
+    const recomputed = classificationMetrics(data.labels, head.oofPredictions, head.classNames);
     expect(head.metrics.accuracy).toBe(recomputed.accuracy);
     expect(head.metrics.confusion).toEqual(recomputed.confusion);
     expect(head.metrics.n).toBe(60);
