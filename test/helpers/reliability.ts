@@ -23,6 +23,7 @@ import { readDatasetRecords, readRejectedRecords, type ObjectRecord } from '../.
 import { datasetStatus, type DatasetStatus } from '../../src/pipeline/status.js';
 import { listAll, type ObjectInfo, type ObjectStore, type PutOptions } from '../../src/ports/ObjectStore.js';
 import { datasetsDir, repoDir } from './shared.js';
+import { createRandom, shuffleInPlace } from '../../src/training/random.js';
 
 // ---------------------------------------------------------------------------------------------
 // Outcome tables
@@ -136,20 +137,7 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** A deterministic permutation (mulberry32), so a failing order can be replayed. */
 export function shuffled<T>(items: readonly T[], seed: number): T[] {
-  let state = seed >>> 0;
-  const random = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
-  }
-  return out;
+  return shuffleInPlace([...items], createRandom(seed));
 }
 
 export async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 30_000, intervalMs = 20): Promise<void> {

@@ -28,6 +28,7 @@ import { datasetStatus } from '../../src/pipeline/status.js';
 import { createExtractionResources, MOTO_REGION, motoS3Client, motoSqsClient, startMoto } from '../helpers/moto.js';
 import { digestDifferences, drainQueue, hymenoptera, OutcomeTable, rawRequest, runCli, spawnCli, treeDigest, waitFor, writeLabelledFolder } from '../helpers/reliability.js';
 import { removeScratch, synth } from '../infra/synth.js';
+import { freePort } from '../helpers/freePort.js';
 
 const table = new OutcomeTable(
   'Reliability: security',
@@ -47,16 +48,6 @@ afterAll(async () => {
   if (sandbox) await rm(sandbox, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function connects(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
