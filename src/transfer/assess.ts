@@ -277,7 +277,11 @@ function commonRows(
   const random = createRandom(seed);
   const keep = new Set<number>();
   const byLabel = new Map<string, number[]>();
-  rows.forEach((r, i) => byLabel.set(r.label, [...(byLabel.get(r.label) ?? []), i]));
+  rows.forEach((r, i) => {
+    const group = byLabel.get(r.label);
+    if (group) group.push(i);
+    else byLabel.set(r.label, [i]);
+  });
   for (const label of [...byLabel.keys()].sort()) {
     for (const i of shuffleInPlace(byLabel.get(label) as number[], random).slice(0, maxPerClass)) keep.add(i);
   }
