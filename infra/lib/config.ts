@@ -8,7 +8,7 @@
  *   auth               iam (default) | jwt; jwt needs jwtIssuer and jwtAudience (comma-separated)
  *   spot               true: the GPU compute environment uses Spot instances
  *   maxVcpus           the compute environment's ceiling (default 16)
- *   backbone           default mobilenetv2-12-fp32-embed
+ *   backbone           default DEFAULT_BACKBONE of src/backbone/catalogue.ts (mobilenetv2-12-fp32-embed)
  *   logLevel           Powertools LOG_LEVEL (default INFO)
  *   throttleRate       API steady-state requests per second (default 20)
  *   throttleBurst      API burst (default 40)
@@ -19,6 +19,7 @@
  *                      RSS over 30 predictions (bench/infer-latency.ts)
  */
 import type { Node } from 'constructs';
+import { DEFAULT_BACKBONE } from '../../src/backbone/catalogue.js';
 
 export type AuthConfig = { mode: 'iam' } | { mode: 'jwt'; issuer: string; audience: string[] };
 
@@ -35,7 +36,6 @@ export interface PipelineConfig {
   inferMemoryMb: number;
 }
 
-export const DEFAULT_BACKBONE_ID = 'mobilenetv2-12-fp32-embed';
 const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT', 'CRITICAL'];
 
 export class ConfigError extends Error {
@@ -63,7 +63,7 @@ export function pipelineConfig(node: Node): PipelineConfig {
     auth,
     spot: flag(raw, 'spot'),
     maxVcpus: integer(raw, 'maxVcpus', 16, 4, 1024),
-    backbone: optionalString(raw, 'backbone') ?? DEFAULT_BACKBONE_ID,
+    backbone: optionalString(raw, 'backbone') ?? DEFAULT_BACKBONE,
     logLevel,
     throttle: { rateLimit: integer(raw, 'throttleRate', 20, 1, 10_000), burstLimit: integer(raw, 'throttleBurst', 40, 1, 5_000) },
     extractMemoryMb: integer(raw, 'extractMemoryMb', 1769, 1024, 10_240),
