@@ -28,15 +28,11 @@ import { fileURLToPath } from 'node:url';
 import { build, version as esbuildVersion } from 'esbuild';
 import { DEFAULT_BACKBONE, findCatalogueEntry, type BackboneSpec } from '../src/backbone/catalogue.js';
 
-export { DEFAULT_BACKBONE };
-
 export const LAMBDA_FUNCTIONS = ['extract', 'infer'] as const;
 export type LambdaFunctionName = (typeof LAMBDA_FUNCTIONS)[number];
 
-/** Where the asset lands in the Lambda sandbox, and the models folder inside it. */
-export const LAMBDA_TASK_ROOT = '/var/task';
+/** The models folder inside the asset (infra/lib/constructs/pipeline-function.ts LAMBDA_MODELS_DIR points there). */
 export const ASSET_MODELS_DIR = 'models';
-export const LAMBDA_MODELS_PATH = `${LAMBDA_TASK_ROOT}/${ASSET_MODELS_DIR}`;
 export const HANDLER_FILE = 'index.mjs';
 
 /** Lambda's limit on the unzipped size of a function and its layers: 250 MB. */
@@ -436,10 +432,6 @@ export function listFiles(root: string): string[] {
   };
   walk(root);
   return out.sort();
-}
-
-export function dirBytes(root: string): number {
-  return listFiles(root).reduce((sum, rel) => sum + fs.statSync(path.join(root, rel)).size, 0);
 }
 
 function hashFiles(files: readonly AssetFile[]): string {
