@@ -44,56 +44,57 @@ export const IMAGENET_LABELS_FILE = 'imagenet_classes.txt';
 
 export const DEFAULT_BACKBONE = 'mobilenetv2-12-fp32-embed';
 
+/** What every MobileNetV2 entry shares: torchvision's input, 1280-wide features, ImageNet logits. */
+const MOBILENET_V2 = {
+  inputName: 'input',
+  inputShape: [3, 224, 224],
+  preprocessing: IMAGENET_PREPROCESSING,
+} as const;
+const MOBILENET_V2_HEAD = { embeddingSize: 1280, classifierOutput: 'output', labelsFile: IMAGENET_LABELS_FILE } as const;
+
+/** A file from the ONNX Model Zoo: downloaded from the zoo and pinned to the hash it is fetched with. */
+function zooMobileNetV2(file: string, sha256: string, featureTensor: string, description: string): BackboneSpec {
+  return {
+    name: file.replace(/\.onnx$/, ''),
+    file,
+    sha256,
+    ...MOBILENET_V2,
+    embedding: { featureTensor, pool: 'mean' },
+    ...MOBILENET_V2_HEAD,
+    source: { url: `${ZOO}/${file}`, sha256 },
+    description,
+  };
+}
+
 export const CATALOGUE: readonly BackboneSpec[] = Object.freeze([
   {
     name: 'mobilenetv2-12-fp32-embed',
     file: 'mobilenetv2-12-fp32-embed.onnx',
     sha256: '0a4188c54960d764d85608930b03d1bfc45a213a426fbc80c4d93615c3a676db',
-    inputName: 'input',
-    inputShape: [3, 224, 224],
-    preprocessing: IMAGENET_PREPROCESSING,
+    ...MOBILENET_V2,
     embedding: { output: 'embedding' },
-    embeddingSize: 1280,
-    classifierOutput: 'output',
-    labelsFile: IMAGENET_LABELS_FILE,
+    ...MOBILENET_V2_HEAD,
     description:
       'MobileNetV2 (ImageNet-1k) as plain float32 with an `embedding` output: the int8 zoo model dequantized. ' +
       'Same numbers on AVX-512, AVX2 and SSE4.1 CPUs. Derived file, not downloadable: it ships in the shared models folder.',
   },
-  {
-    name: 'mobilenetv2-12-int8',
-    file: 'mobilenetv2-12-int8.onnx',
-    sha256: 'cc028fe6cae7bc11a4ff53cfc9b79c920e8be65ce33a904ec3e2a8f66d77f95f',
-    inputName: 'input',
-    inputShape: [3, 224, 224],
-    preprocessing: IMAGENET_PREPROCESSING,
+  zooMobileNetV2(
+    'mobilenetv2-12-int8.onnx',
+    'cc028fe6cae7bc11a4ff53cfc9b79c920e8be65ce33a904ec3e2a8f66d77f95f',
     // Float output of the DequantizeLinear after the last 1x1 conv + ReLU6, [N,1280,7,7].
-    embedding: { featureTensor: '627', pool: 'mean' },
-    embeddingSize: 1280,
-    classifierOutput: 'output',
-    labelsFile: IMAGENET_LABELS_FILE,
-    source: { url: `${ZOO}/mobilenetv2-12-int8.onnx`, sha256: 'cc028fe6cae7bc11a4ff53cfc9b79c920e8be65ce33a904ec3e2a8f66d77f95f' },
-    description:
-      'ONNX Model Zoo MobileNetV2 int8 (QLinear ops). Its numbers differ between CPUs with and without VNNI: ' +
+    '627',
+    'ONNX Model Zoo MobileNetV2 int8 (QLinear ops). Its numbers differ between CPUs with and without VNNI: ' +
       'do not mix embeddings made on different hosts.',
-  },
-  {
-    name: 'mobilenetv2-12',
-    file: 'mobilenetv2-12.onnx',
+  ),
+  zooMobileNetV2(
+    'mobilenetv2-12.onnx',
     // Pinned by several public projects for this exact zoo file (13,964,571 bytes).
-    sha256: 'c0c3f76d93fa3fd6580652a45618618a220fced18babf65774ed169de0432ad5',
-    inputName: 'input',
-    inputShape: [3, 224, 224],
-    preprocessing: IMAGENET_PREPROCESSING,
+    'c0c3f76d93fa3fd6580652a45618618a220fced18babf65774ed169de0432ad5',
     // PyTorch export naming: Conv_95 -> 627, Clip_96 (ReLU6) -> 463, GlobalAveragePool_97 -> 464.
     // 463 is the post-ReLU6 map, the same tensor the int8 file calls 627 (its quantizer fused the Clip).
-    embedding: { featureTensor: '463', pool: 'mean' },
-    embeddingSize: 1280,
-    classifierOutput: 'output',
-    labelsFile: IMAGENET_LABELS_FILE,
-    source: { url: `${ZOO}/mobilenetv2-12.onnx`, sha256: 'c0c3f76d93fa3fd6580652a45618618a220fced18babf65774ed169de0432ad5' },
-    description: 'ONNX Model Zoo MobileNetV2 float32, as released; `npm run fetch-models` downloads it.',
-  },
+    '463',
+    'ONNX Model Zoo MobileNetV2 float32, as released; `npm run fetch-models` downloads it.',
+  ),
 ] satisfies BackboneSpec[]);
 
 /** `name@<first 16 hex of sha256>`: names both the network and the exact file, and is safe in keys. */
