@@ -10,6 +10,7 @@
  *
  * Context flags: see infra/lib/config.ts (auth=jwt, spot=true, destroy=true, ...).
  */
+import path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { bundleFunctions, defaultRepoRoot, stageModels } from '../../scripts/bundle-functions.js';
@@ -23,7 +24,9 @@ const models = stageModels({ repoRoot, backbone });
 const bundles = await bundleFunctions({
   repoRoot,
   backbone,
-  modelsDir: models.dir,
+  // The folder stageModels took the backbone from, not its staged copy: a copy has another path
+  // and mtime, so the 14 MB model would be hashed a second time for the same content.
+  modelsDir: path.dirname(models.backbone.path),
   log: (line) => process.stderr.write(`[bundle] ${line}\n`),
 });
 
