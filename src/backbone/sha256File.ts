@@ -23,8 +23,3 @@ export async function sha256File(file: string): Promise<string> {
   cache.set(file, { mtimeMs, size, sha256 });
   return sha256;
 }
-
-/** For tests: forget every cached hash. */
-export function clearHashCache(): void {
-  cache.clear();
-}

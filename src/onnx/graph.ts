@@ -22,10 +22,6 @@ const ELEM: Record<ElemType, number> = {
   bool: DataType.BOOL,
 };
 
-export function elemTypeCode(type: ElemType): number {
-  return ELEM[type];
-}
-
 /** Default opset for graphs headstart writes: supported by every onnxruntime since 1.14. */
 export const DEFAULT_OPSET = 17;
 
