@@ -301,8 +301,8 @@ function resolvePackageDir(name: string, fromDir: string, rootNodeModules: strin
   }
 }
 
-/** Bundles one handler with esbuild into memory; returns the code and the inputs it read. */
-export async function bundleHandler(repoRoot: string, fn: LambdaFunctionName): Promise<{ code: Uint8Array; inputs: string[] }> {
+/** Bundles one handler with esbuild into memory. */
+async function bundleHandler(repoRoot: string, fn: LambdaFunctionName): Promise<Uint8Array> {
   const entry = path.join(repoRoot, 'functions', fn, 'handler.ts');
   if (!fs.existsSync(entry)) throw new PackagingError(`handler entry ${entry} does not exist`, { fn });
   const result = await build({
@@ -311,7 +311,6 @@ export async function bundleHandler(repoRoot: string, fn: LambdaFunctionName): P
     outfile: HANDLER_FILE,
     bundle: true,
     write: false,
-    metafile: true,
     platform: 'node',
     target: 'node22',
     format: 'esm',
@@ -327,7 +326,7 @@ export async function bundleHandler(repoRoot: string, fn: LambdaFunctionName): P
   });
   const out = result.outputFiles[0];
   if (!out) throw new PackagingError(`esbuild produced no output for ${fn}`, { fn });
-  return { code: out.contents, inputs: Object.keys(result.metafile.inputs).sort() };
+  return out.contents;
 }
 
 export async function bundleFunctions(options: BundleOptions = {}): Promise<Record<LambdaFunctionName, FunctionBundle>> {
@@ -343,7 +342,7 @@ export async function bundleFunctions(options: BundleOptions = {}): Promise<Reco
 
   const bundles = {} as Record<LambdaFunctionName, FunctionBundle>;
   for (const fn of options.functions ?? LAMBDA_FUNCTIONS) {
-    const { code } = await bundleHandler(repoRoot, fn);
+    const code = await bundleHandler(repoRoot, fn);
     const hash = sha256Of(
       JSON.stringify({
         layout: 1,
