@@ -300,10 +300,10 @@ function gatherBySha(data: TrainingData, shas: readonly string[]): Float32Array 
   return out;
 }
 
-/** Per-class support and correct counts of trainHead's out-of-fold predictions. */
-export function tallyOf(head: Pick<TrainedHead, 'metrics' | 'classNames'>): ClassTally {
+/** Per-class support and correct counts of trainHead's out-of-fold predictions (its confusion matrix). */
+function tallyOf(head: Pick<TrainedHead, 'metrics' | 'classNames'>): ClassTally {
   const support = head.classNames.map((c) => head.metrics.perClass[c]?.support ?? 0);
-  const correct = head.classNames.map((c, i) => Math.round((head.metrics.perClass[c]?.recall ?? 0) * (support[i] as number)));
+  const correct = head.classNames.map((_, i) => head.metrics.confusion[i]?.[i] ?? 0);
   return { support, correct };
 }
 
