@@ -336,6 +336,7 @@ export async function bundleFunctions(options: BundleOptions = {}): Promise<Reco
   const backbone = locateBackbone(repoRoot, options.backbone ?? DEFAULT_BACKBONE, options.modelsDir);
   const nativeFiles = nativeRuntimeFiles(repoRoot);
   const nativeHash = hashFiles(nativeFiles);
+  const nodeModulesBytes = nativeFiles.reduce((sum, f) => sum + f.bytes, 0);
   const models = modelFiles(backbone);
   const modelsHash = hashFiles(models);
   const modelsBytes = models.reduce((sum, f) => sum + f.bytes, 0);
@@ -355,7 +356,6 @@ export async function bundleFunctions(options: BundleOptions = {}): Promise<Reco
     const dir = path.join(outDir, `${fn}-${hash.slice(0, 16)}`);
     const built = !fs.existsSync(dir);
     if (built) writeAsset(dir, [...nativeFiles, ...models], code);
-    const nodeModulesBytes = nativeFiles.reduce((sum, f) => sum + f.bytes, 0);
     const bundle: FunctionBundle = {
       name: fn,
       dir,
