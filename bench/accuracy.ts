@@ -28,10 +28,11 @@ import { classificationMetrics } from '../src/training/metrics.js';
 import { trainHead } from '../src/training/trainHead.js';
 import type { TrainedHead } from '../src/training/types.js';
 import { datasetClasses, embedSplit, type EmbeddedSplit } from './embeddingCache.js';
+import { modelsDir as sharedModelsDir, sharedDir } from '../test/helpers/shared.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shared = process.env['HEADSTART_SHARED'] ? path.resolve(process.env['HEADSTART_SHARED']) : path.resolve(repoRoot, '..', 'shared');
-const modelsDir = process.env['HEADSTART_MODELS'] ? path.resolve(process.env['HEADSTART_MODELS']) : path.join(shared, 'models');
+const shared = sharedDir();
+const modelsDir = sharedModelsDir();
 const benchDir = path.join(repoRoot, '.bench');
 
 const SPLITS: Record<string, [train: string, test: string]> = {

@@ -11,9 +11,10 @@ import path from 'node:path';
 import { FsObjectStore } from '../src/adapters/local/FsObjectStore.js';
 import { Backbone } from '../src/backbone/Backbone.js';
 import { extractObjects } from '../src/pipeline/extract.js';
+import { modelsDir as sharedModelsDir, sharedDir } from '../test/helpers/shared.js';
 
-const shared = path.resolve(process.env['HEADSTART_SHARED'] ?? path.join(import.meta.dirname, '..', '..', 'shared'));
-const modelsDir = process.env['HEADSTART_MODELS'] ?? path.join(shared, 'models');
+const shared = sharedDir();
+const modelsDir = sharedModelsDir();
 const root = path.join(shared, 'datasets', 'hymenoptera', 'train');
 
 const files: { file: string; size: number; label: string }[] = [];

@@ -23,12 +23,13 @@ import { extractObjects } from '../src/pipeline/extract.js';
 import { trainDataset } from '../src/pipeline/train.js';
 import { bundleFunctions } from '../scripts/bundle-functions.js';
 import { createBucket, motoS3Client, startMoto } from '../test/helpers/moto.js';
+import { modelsDir as sharedModelsDir, sharedDir } from '../test/helpers/shared.js';
 
 const { values } = parseArgs({ options: { cold: { type: 'string', default: '5' }, warm: { type: 'string', default: '50' } } });
 const COLD = Number(values.cold);
 const WARM = Number(values.warm);
-const shared = path.resolve(process.env['HEADSTART_SHARED'] ?? path.join(import.meta.dirname, '..', '..', 'shared'));
-const modelsDir = process.env['HEADSTART_MODELS'] ?? path.join(shared, 'models');
+const shared = sharedDir();
+const modelsDir = sharedModelsDir();
 const xrays = path.join(shared, 'datasets', 'chest_xray');
 
 function percentile(sorted: number[], p: number): number {

@@ -14,7 +14,6 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FsObjectStore } from '../src/adapters/local/FsObjectStore.js';
 import { Backbone } from '../src/backbone/Backbone.js';
@@ -23,10 +22,10 @@ import { EmbeddingCache } from '../src/embeddings/EmbeddingCache.js';
 import { createRandom } from '../src/training/random.js';
 import { stratifiedFolds } from '../src/training/stratifiedFolds.js';
 import { fitOutOfDomain, scoreOutOfDomain, type OutOfDomainMethod, type OutOfDomainModel } from '../src/transfer/outOfDomain.js';
+import { modelsDir as sharedModelsDir, sharedDir } from '../test/helpers/shared.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shared = path.resolve(process.env['HEADSTART_SHARED'] ?? path.join(repoRoot, '..', 'shared'));
-const modelsDir = path.resolve(process.env['HEADSTART_MODELS'] ?? path.join(shared, 'models'));
+const shared = sharedDir();
+const modelsDir = sharedModelsDir();
 
 const DATASETS = [
   { name: 'hymenoptera', train: 'train', heldOut: 'val' },

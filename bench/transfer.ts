@@ -32,10 +32,11 @@ import { assessDataset, type TrainedArm, type TransferAssessment } from '../src/
 import { logme } from '../src/transfer/logme.js';
 import { fitStandardizer, pixelFeatures, PIXEL_FEATURES, PIXEL_FEATURES_ID, standardize, type Standardizer } from '../src/transfer/pixelFeatures.js';
 import { decideVerdict, measureGain, type ClassTally } from '../src/transfer/verdict.js';
+import { modelsDir as sharedModelsDir, sharedDir } from '../test/helpers/shared.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const shared = process.env['HEADSTART_SHARED'] ? path.resolve(process.env['HEADSTART_SHARED']) : path.resolve(repoRoot, '..', 'shared');
-const modelsDir = process.env['HEADSTART_MODELS'] ? path.resolve(process.env['HEADSTART_MODELS']) : path.join(shared, 'models');
+const shared = sharedDir();
+const modelsDir = sharedModelsDir();
 const HELD_OUT_SPLIT: Record<string, string> = { hymenoptera: 'val', chest_xray: 'test', fashion_mnist: 'test' };
 
 function argument(name: string): string | undefined {
