@@ -52,6 +52,8 @@ interface Pending {
   info: ObjectInfo;
   bytes: Uint8Array;
   sha256: string;
+  /** The record as read while resolving the key, so the write that follows needs no second read. */
+  existing: ObjectRecord | undefined;
 }
 
 type Resolution = { done: ExtractOutcome } | { pending: Pending } | 'changed';
@@ -125,13 +127,13 @@ async function reconcile(keys: string[], deps: ExtractDeps): Promise<Map<string,
       const result = bySha.get(p.sha256);
       if (result instanceof InvalidImageError) {
         const error = { code: result.reason, message: result.message };
-        await writeIfChanged(deps.store, baseRecord(p.key, p.parsed, p.info, { error }));
+        await writeIfChanged(deps.store, baseRecord(p.key, p.parsed, p.info, { error }), p.existing);
         results.set(p.key, (await stillSame(deps.store, p.key, p.info)) ? { key: p.key, status: 'rejected', error } : 'changed');
         return;
       }
       if (!(result instanceof Float32Array)) throw new Error(`embedder returned nothing for ${p.key}`);
       await cache.put(deps.embedder.id, p.sha256, result);
-      await writeIfChanged(deps.store, baseRecord(p.key, p.parsed, p.info, { sha256: p.sha256, backbone: deps.embedder.id }));
+      await writeIfChanged(deps.store, baseRecord(p.key, p.parsed, p.info, { sha256: p.sha256, backbone: deps.embedder.id }), p.existing);
       results.set(p.key, (await stillSame(deps.store, p.key, p.info)) ? { key: p.key, status: 'embedded' } : 'changed');
     } catch (error) {
       fail(p.key, error);
@@ -153,7 +155,8 @@ async function resolve(key: string, deps: ExtractDeps, cache: EmbeddingCache): P
     const dataset = datasetOfKey(key);
     if (info === undefined) return removed(store, dataset, key);
     const recordError = { code: isHeadstartError(error) ? error.code : 'invalid_key', message: describeError(error) };
-    await writeIfChanged(store, { key: key.normalize('NFC'), ...(dataset === undefined ? {} : { dataset }), etag: info.etag, size: info.size, error: recordError, updatedAt: now() });
+    const record: ObjectRecord = { key: key.normalize('NFC'), ...(dataset === undefined ? {} : { dataset }), etag: info.etag, size: info.size, error: recordError, updatedAt: now() };
+    await writeIfChanged(store, record, await readRecord(store, record.dataset, record.key));
     return (await stillSame(store, key, info)) ? { done: { key, status: 'rejected', error: recordError } } : 'changed';
   }
 
@@ -172,10 +175,10 @@ async function resolve(key: string, deps: ExtractDeps, cache: EmbeddingCache): P
   if (bytes === undefined) return removed(store, parsed.dataset, key);
   const sha256 = sha256Hex(bytes);
   if (await cache.has(embedder.id, sha256)) {
-    await writeIfChanged(store, baseRecord(key, parsed, info, { sha256, backbone: embedder.id }));
+    await writeIfChanged(store, baseRecord(key, parsed, info, { sha256, backbone: embedder.id }), existing);
     return (await stillSame(store, key, info)) ? { done: { key, status: 'cached' } } : 'changed';
   }
-  return { pending: { key, parsed, info, bytes, sha256 } };
+  return { pending: { key, parsed, info, bytes, sha256, existing } };
 }
 
 /** The object is gone: drop its record, unless it came back while we did (then look again). */
@@ -206,8 +209,7 @@ function baseRecord(key: string, parsed: DatasetObjectKey, info: ObjectInfo, ext
 }
 
 /** Skips the write when only the timestamp would change, so duplicate events cost no PUT. */
-async function writeIfChanged(store: ObjectStore, record: ObjectRecord): Promise<void> {
-  const existing = await readRecord(store, record.dataset, record.key);
+async function writeIfChanged(store: ObjectStore, record: ObjectRecord, existing: ObjectRecord | undefined): Promise<void> {
   if (existing !== undefined && sameRecord(existing, record)) return;
   await writeRecord(store, record);
 }
