@@ -60,7 +60,7 @@ async function findSpec(name: string, location: BackboneLocation): Promise<Backb
 }
 
 function howToGet(spec: BackboneSpec, dir: string): string {
-  if (path.isAbsolute(spec.file)) return `register it again with the file at its new place (headstart backbone register)`;
+  if (path.isAbsolute(spec.file)) return `register it again with the file at its new place (headstart backbone add)`;
   if (spec.source) return `run \`npm run fetch-models\` on a machine with internet (it writes ${spec.file} into ${dir}), or set HEADSTART_MODELS to a folder that holds it`;
   const downloadable = CATALOGUE.filter((s) => s.source).map((s) => s.name);
   return `it cannot be downloaded (a derived file); set HEADSTART_MODELS to a folder that holds ${spec.file}, or use a downloadable backbone (${downloadable.join(', ')}) after \`npm run fetch-models\` on a machine with internet`;

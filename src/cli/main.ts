@@ -16,6 +16,7 @@ import { serveCommand } from './commands/serve.js';
 import { demoCommand } from './commands/demo.js';
 import { reportCommand } from './commands/report.js';
 import { assessCommand } from './commands/assess.js';
+import { addBackboneCommand, listBackbonesCommand } from './commands/backbone.js';
 import { UsageError } from './output.js';
 
 /** Opens the runtime for a command and always closes it, so the process can exit. */
@@ -110,6 +111,23 @@ function program(): Command {
     .option('--version <version>', 'a version other than the current one')
     .option('--out <file>', 'where to write it (default <name>-report.html)')
     .action(async (name: string, options: { version?: string; out?: string }) => withRuntime((rt) => reportCommand(rt, name, options)));
+
+  const backbone = cli.command('backbone').description('backbones: turn any ONNX image classifier into a feature extractor');
+  backbone
+    .command('add')
+    .description('register an ONNX image classifier as a backbone: headstart mean-pools the named feature tensor into an embedding')
+    .argument('<file>', 'the .onnx model')
+    .requiredOption('--name <name>', 'a name for it (lower case, digits, . _ -)')
+    .requiredOption('--feature-tensor <tensor>', 'the internal tensor to pool, e.g. the last feature map [N,C,H,W]')
+    .option('--input <name>', 'the image input, when the model has several')
+    .option('--json', 'print JSON')
+    .action(async (file: string, options: { name: string; featureTensor: string; input?: string; json?: boolean }) => withRuntime((rt) => addBackboneCommand(rt, file, options)));
+
+  cli
+    .command('backbones')
+    .description('list the backbones this machine can use')
+    .option('--json', 'print JSON')
+    .action(async (options: { json?: boolean }) => withRuntime((rt) => listBackbonesCommand(rt, options)));
 
   cli
     .command('serve')

@@ -20,6 +20,7 @@ import { defaultBackboneName } from '../backbone/resolveBackbone.js';
 import { extractObjects, type ExtractOutcome } from '../pipeline/extract.js';
 import { Predictor } from '../pipeline/predict.js';
 import { TRAIN_ASSESSMENT, trainDataset, type TrainOptions } from '../pipeline/train.js';
+import { backfillEmbeddings } from '../pipeline/backfill.js';
 import { assessDataset, pickBackbone } from '../transfer/assess.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
@@ -113,9 +114,13 @@ export class LocalRuntime {
     if (choice === 'auto') {
       const assessment = await assessDataset(this.store, dataset, { ...TRAIN_ASSESSMENT, location: { backbonesDir: this.backbonesDir }, seed: rest.seed ?? 0, device: this.config.device });
       const best = pickBackbone(assessment);
-      return trainDataset({ store: this.store, backbone: await this.backboneNamed(best.name) }, dataset, { device: this.config.device, ...rest, assessment });
+      const chosen = await this.backboneNamed(best.name);
+      await backfillEmbeddings(this.store, dataset, chosen);
+      return trainDataset({ store: this.store, backbone: chosen }, dataset, { device: this.config.device, ...rest, assessment });
     }
     const backbone = choice === undefined ? await this.backbone() : await this.backboneNamed(choice);
+    // Extraction cached embeddings of its own backbone only; embed the rest with this one first.
+    if (backbone !== (await this.backbone())) await backfillEmbeddings(this.store, dataset, backbone);
     return trainDataset({ store: this.store, backbone }, dataset, { device: this.config.device, ...rest });
   }
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { datasetsDir, imagesDir, repoDir } from '../../helpers/shared.js';
+import { datasetsDir, imagesDir, modelsDir, repoDir } from '../../helpers/shared.js';
 
 const run = promisify(execFile);
 const PER_LABEL = 10;
@@ -161,6 +161,20 @@ describe('headstart CLI', () => {
     expect(model.backbone).toBe(model.assessment.chosen);
     const predicted = JSON.parse((await headstart('predict', 'bugs', 'val/bees', '--json')).stdout.trim().split('\n')[0] ?? '{}') as { label: string };
     expect(['ants', 'bees']).toContain(predicted.label);
+  });
+
+  it('backbone add registers any ONNX classifier by its feature tensor; train --backbone uses it', async () => {
+    const added = await headstart('backbone', 'add', path.join(modelsDir(), 'mobilenetv2-12-int8.onnx'), '--name', 'my-int8', '--feature-tensor', '627', '--json');
+    expect(added.code).toBe(0);
+    expect(JSON.parse(added.stdout)).toMatchObject({ name: 'my-int8', embeddingSize: 1280 });
+    const listed = JSON.parse((await headstart('backbones', '--json')).stdout) as { name: string; registered: boolean }[];
+    expect(listed).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'my-int8', registered: true })]));
+    const model = JSON.parse((await headstart('train', 'bugs', '--backbone', 'my-int8', '--json')).stdout) as { backbone: string; accuracy: number };
+    expect(model.backbone).toMatch(/^my-int8@/);
+    expect(model.accuracy).toBeGreaterThan(0.7);
+    const bad = await headstart('backbone', 'add', path.join(modelsDir(), 'mobilenetv2-12-int8.onnx'), '--name', 'broken', '--feature-tensor', 'no-such-tensor');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/no-such-tensor/);
   });
 
   it('report writes the self-contained HTML report', async () => {

@@ -1,0 +1,33 @@
+/**
+ * `headstart backbone add <file> --name N --feature-tensor T` turns any ONNX image classifier into a
+ * backbone (headstart adds a pooled `embedding` output); `headstart backbones` lists the ones this
+ * machine can use (catalogue files present, plus registered ones).
+ */
+import path from 'node:path';
+import { registerBackbone } from '../../backbone/registerBackbone.js';
+import { listBackbones } from '../../backbone/resolveBackbone.js';
+import type { LocalRuntime } from '../../local/LocalRuntime.js';
+import { printJson, printLine, table } from '../output.js';
+
+export async function addBackboneCommand(
+  runtime: LocalRuntime,
+  file: string,
+  options: { name: string; featureTensor: string; input?: string; json?: boolean },
+): Promise<void> {
+  const registered = await registerBackbone(path.resolve(file), { name: options.name, featureTensor: options.featureTensor, ...(options.input ? { inputName: options.input } : {}) }, runtime.backbonesDir);
+  if (options.json) {
+    printJson({ id: registered.id, name: registered.spec.name, embeddingSize: registered.spec.embeddingSize, entry: registered.entryFile });
+    return;
+  }
+  printLine(`registered ${registered.id}: ${registered.spec.embeddingSize}-value embedding pooled from tensor ${options.featureTensor}`);
+  printLine(`use it with: headstart train <dataset> --backbone ${registered.spec.name}, or HEADSTART_BACKBONE=${registered.spec.name} to extract with it`);
+}
+
+export async function listBackbonesCommand(runtime: LocalRuntime, options: { json?: boolean }): Promise<void> {
+  const listed = await listBackbones(runtime.backbonesDir);
+  if (options.json) {
+    printJson(listed.map((b) => ({ id: b.id, name: b.spec.name, embeddingSize: b.spec.embeddingSize, registered: b.registered, path: b.path })));
+    return;
+  }
+  printLine(table([['name', 'id', 'embedding', 'source'], ...listed.map((b) => [b.spec.name, b.id, b.spec.embeddingSize, b.registered ? 'registered' : 'catalogue'])]));
+}
