@@ -34,7 +34,7 @@ import { headShape, initialParams, type HeadShape } from '../training/headLayout
 import { minimizeLbfgs } from '../training/lbfgs.js';
 import { classificationMetrics } from '../training/metrics.js';
 import { createRandom, shuffleInPlace } from '../training/random.js';
-import { balancedTargets } from '../training/rows.js';
+import { balancedTargets, gatherRows } from '../training/rows.js';
 import { fitStandardizer, standardize } from './pixelFeatures.js';
 
 export const DEFAULT_CURVE_KS: readonly number[] = Object.freeze([1, 2, 5, 10, 20]);
@@ -117,12 +117,6 @@ function splitForSeed(labels: Int32Array, classes: number, fraction: number, see
   return { heldOut: heldOut.sort((a, b) => a - b), pools };
 }
 
-function gatherRows<T extends Float32Array | Float64Array>(matrix: T, dim: number, rows: readonly number[]): T {
-  const out = new (matrix.constructor as { new (length: number): T })(rows.length * dim);
-  rows.forEach((row, i) => out.set(matrix.subarray(row * dim, (row + 1) * dim), i * dim));
-  return out;
-}
-
 /** One feature kind's sessions, reused for every fit of the curve. */
 class FixedLambdaHead {
   private constructor(
@@ -148,11 +142,10 @@ class FixedLambdaHead {
    */
   async score(x: Float64Array, labels: Int32Array, train: readonly number[], test: readonly number[], lambda: number, classNames: readonly string[]): Promise<number> {
     const { inputDim: dim, classes } = this.shape;
-    const trainLabels = Int32Array.from(train, (r) => labels[r] as number);
-    const allRows = Int32Array.from({ length: train.length }, (_, i) => i);
-    this.loss.bind(gatherRows(x, dim, train), balancedTargets(trainLabels, allRows, classes), train.length);
+    const trainRows = Int32Array.from(train);
+    this.loss.bind(gatherRows(x, dim, trainRows), balancedTargets(labels, trainRows, classes), train.length);
     const fit = await minimizeLbfgs(this.loss.objective(lambda), initialParams(this.shape, createRandom(0)), FIT);
-    const { predicted } = await this.forward.predict(gatherRows(x, dim, test), test.length, fit.x);
+    const { predicted } = await this.forward.predict(gatherRows(x, dim, Int32Array.from(test)), test.length, fit.x);
     return classificationMetrics(Int32Array.from(test, (r) => labels[r] as number), predicted, classNames).balancedAccuracy;
   }
 
