@@ -6,7 +6,6 @@
  * mapping on moto_server.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -19,6 +18,7 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { sha256Hex } from '../../src/dataset/keys.js';
 import { readDatasetRecords, readRejectedRecords, type ObjectRecord } from '../../src/dataset/records.js';
 import { datasetStatus, type DatasetStatus } from '../../src/pipeline/status.js';
 import { listAll, type ObjectInfo, type ObjectStore, type PutOptions } from '../../src/ports/ObjectStore.js';
@@ -110,9 +110,8 @@ export async function writeLabelledFolder(folder: string, labels: Record<string,
   }
 }
 
-export function sha256(bytes: Uint8Array | string): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
+/** The hex sha256 the pipeline itself uses (src/dataset/keys.ts), under the name the suites know. */
+export { sha256Hex as sha256 } from '../../src/dataset/keys.js';
 
 export function cosine(a: Float32Array, b: Float32Array): number {
   let dot = 0;
@@ -302,7 +301,7 @@ export async function treeDigest(dir: string): Promise<Map<string, string>> {
   for (const entry of entries) {
     if (!entry.isFile()) continue;
     const full = path.join(entry.parentPath, entry.name);
-    out.set(path.relative(dir, full), sha256(await readFile(full)));
+    out.set(path.relative(dir, full), sha256Hex(await readFile(full)));
   }
   return out;
 }
