@@ -34,17 +34,21 @@ export function isAccepted(record: ObjectRecord): record is ObjectRecord & { sha
   return record.error === undefined && record.sha256 !== undefined && record.label !== undefined;
 }
 
+/** Where an object's record lives: under its dataset, or with the rejected keys when it has none. */
+function storedAt(dataset: string | undefined, objectKey: string): string {
+  return dataset === undefined ? rejectedKey(objectKey) : recordKey(dataset, objectKey);
+}
+
 export async function writeRecord(store: ObjectStore, record: ObjectRecord): Promise<void> {
-  const key = record.dataset === undefined ? rejectedKey(record.key) : recordKey(record.dataset, record.key);
-  await putJson(store, key, record);
+  await putJson(store, storedAt(record.dataset, record.key), record);
 }
 
 export async function readRecord(store: ObjectStore, dataset: string | undefined, objectKey: string): Promise<ObjectRecord | undefined> {
-  return getJson<ObjectRecord>(store, dataset === undefined ? rejectedKey(objectKey) : recordKey(dataset, objectKey));
+  return getJson<ObjectRecord>(store, storedAt(dataset, objectKey));
 }
 
 export async function deleteRecord(store: ObjectStore, dataset: string | undefined, objectKey: string): Promise<void> {
-  await store.delete(dataset === undefined ? rejectedKey(objectKey) : recordKey(dataset, objectKey));
+  await store.delete(storedAt(dataset, objectKey));
 }
 
 async function readAll(store: ObjectStore, prefix: string): Promise<ObjectRecord[]> {
