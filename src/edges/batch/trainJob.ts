@@ -7,7 +7,7 @@ import { describeError } from '../../errors.js';
 import type { Device } from '../../backend/onnx.js';
 import type { JobState } from '../../ports/JobRunner.js';
 import type { ObjectStore } from '../../ports/ObjectStore.js';
-import { readJob, writeJob } from '../../pipeline/jobs.js';
+import { readJob, updateJob } from '../../pipeline/jobs.js';
 import { trainDataset, type TrainingBackbone } from '../../pipeline/train.js';
 
 export interface TrainJobInput {
@@ -23,16 +23,14 @@ export async function runTrainJob(input: TrainJobInput): Promise<JobState> {
   const { store, dataset, jobId } = input;
   const now = new Date().toISOString();
   const base: JobState = (await readJob(store, jobId)) ?? { id: jobId, dataset, status: 'queued', submittedAt: now, updatedAt: now };
-  await writeJob(store, { ...base, status: 'running', updatedAt: now });
+  const running = await updateJob(store, base, { status: 'running' });
   try {
     const manifest = await trainDataset({ store, backbone: input.backbone }, dataset, { device: input.device });
-    const done: JobState = { ...base, status: 'succeeded', version: manifest.version, updatedAt: new Date().toISOString() };
-    await writeJob(store, done);
+    const done = await updateJob(store, running, { status: 'succeeded', version: manifest.version });
     input.log?.('training succeeded', { dataset, version: manifest.version, accuracy: manifest.metrics.accuracy, device: input.device });
     return done;
   } catch (error) {
-    const failed: JobState = { ...base, status: 'failed', error: describeError(error), updatedAt: new Date().toISOString() };
-    await writeJob(store, failed);
+    const failed = await updateJob(store, running, { status: 'failed', error: describeError(error) });
     input.log?.('training failed', { dataset, error: describeError(error) });
     return failed;
   }
