@@ -3,9 +3,9 @@
  * Loading (hash check, optional graph surgery, session creation) is the expensive part, so
  * callers keep the instance; embedding and classifying reuse its single session.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { float32, OnnxSession, type Device } from '../backend/onnx.js';
+import { sha256Hex } from '../dataset/keys.js';
 import { BackboneMissingError, BadRequestError, HeadstartError, InferenceError, InvalidImageError } from '../errors.js';
 import { preprocess, preprocessBatch } from '../image/preprocess.js';
 import { DEFAULT_LIMITS, type ImageLimits } from '../image/validate.js';
@@ -117,7 +117,7 @@ export class Backbone {
   async modelBytes(): Promise<Uint8Array> {
     if (this.surgeredModel) return this.surgeredModel;
     const bytes = await readFile(this.resolved.modelPath);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const sha256 = sha256Hex(bytes);
     if (sha256 !== this.spec.sha256) {
       throw new BackboneMissingError(`backbone file ${this.resolved.modelPath} changed since it was loaded (sha256 ${sha256}, expected ${this.spec.sha256})`, {
         context: { backbone: this.spec.name, path: this.resolved.modelPath },

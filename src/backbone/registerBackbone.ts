@@ -6,13 +6,13 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { float32, OnnxSession } from '../backend/onnx.js';
+import { sha256Hex } from '../dataset/keys.js';
 import { BadRequestError, InvalidNameError } from '../errors.js';
 import { validatePreprocessSpec, type PreprocessSpec } from '../image/preprocess.js';
 import { decodeModel } from '../onnx/graph.js';
 import { addEmbeddingOutput } from './addEmbeddingOutput.js';
 import { backboneId, findCatalogueEntry, IMAGENET_PREPROCESSING, type BackboneSpec } from './catalogue.js';
 import { validateBackboneName, writeRegisteredBackbone } from './registeredBackbones.js';
-import { hashFile } from './sha256File.js';
 
 export interface RegisterBackboneOptions {
   name: string;
@@ -101,7 +101,8 @@ export async function registerBackbone(file: string, options: RegisterBackboneOp
   const spec: BackboneSpec = {
     name: options.name,
     file: modelPath,
-    sha256: await hashFile(modelPath),
+    // The bytes just validated, not a second read that could see another file.
+    sha256: sha256Hex(bytes),
     inputName: input.name,
     inputShape: [3, crop, crop],
     preprocessing,

@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 
 const cache = new Map<string, { mtimeMs: number; size: number; sha256: string }>();
 
-export async function hashFile(file: string): Promise<string> {
+async function hashFile(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
