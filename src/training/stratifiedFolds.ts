@@ -5,10 +5,16 @@
  */
 import { shuffleInPlace, type Random } from './random.js';
 
-/** Fold index (0..k-1) of every row. */
-export function stratifiedFolds(labels: Int32Array, classes: number, k: number, random: Random): Int32Array {
+/** Row indices of each class 0..classes-1, in row order (labels outside the range are dropped). */
+export function rowsByClass(labels: Int32Array, classes: number): number[][] {
   const byClass: number[][] = Array.from({ length: classes }, () => []);
   labels.forEach((label, row) => byClass[label]?.push(row));
+  return byClass;
+}
+
+/** Fold index (0..k-1) of every row. */
+export function stratifiedFolds(labels: Int32Array, classes: number, k: number, random: Random): Int32Array {
+  const byClass = rowsByClass(labels, classes);
   const fold = new Int32Array(labels.length);
   // Continuing the round-robin from where the previous class stopped keeps the fold sizes within one.
   let next = 0;

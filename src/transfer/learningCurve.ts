@@ -35,6 +35,7 @@ import { minimizeLbfgs } from '../training/lbfgs.js';
 import { classificationMetrics } from '../training/metrics.js';
 import { createRandom, shuffleInPlace } from '../training/random.js';
 import { balancedTargets, gatherRows } from '../training/rows.js';
+import { rowsByClass } from '../training/stratifiedFolds.js';
 import { fitStandardizer, standardize } from './pixelFeatures.js';
 
 export const DEFAULT_CURVE_KS: readonly number[] = Object.freeze([1, 2, 5, 10, 20]);
@@ -104,8 +105,7 @@ function stat(values: number[]): CurveStat {
 /** Per class, rows shuffled for this seed: the first `held` are held out, the rest is the pool. */
 function splitForSeed(labels: Int32Array, classes: number, fraction: number, seed: number): { heldOut: number[]; pools: number[][] } {
   const random = createRandom(seed);
-  const byClass: number[][] = Array.from({ length: classes }, () => []);
-  labels.forEach((c, row) => byClass[c]?.push(row));
+  const byClass = rowsByClass(labels, classes);
   const heldOut: number[] = [];
   const pools: number[][] = [];
   for (const rows of byClass) {
