@@ -4,12 +4,13 @@
  * retention, X-Ray tracing, Powertools settings, and a role that may write to that log group only
  * (no AWS managed policy).
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from './acknowledge.js';
+import { pipelineLogGroup } from './log-group.js';
 
 /** A packaged function folder and the content hash of everything in it (scripts/bundle-functions.ts). */
 export interface FunctionAsset {
@@ -32,7 +33,6 @@ export interface PipelineFunctionProps {
   logLevel: string;
   backbone: string;
   environment?: Record<string, string>;
-  logRetention?: logs.RetentionDays;
   destroyOnRemoval?: boolean;
 }
 
@@ -43,10 +43,7 @@ export class PipelineFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
     super(scope, id);
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: props.destroyOnRemoval ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
-    });
+    this.logGroup = pipelineLogGroup(this, 'Logs', props.destroyOnRemoval);
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `${props.serviceName} function role`,

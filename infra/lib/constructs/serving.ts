@@ -5,19 +5,19 @@
  * with context auth=jwt, jwtIssuer, jwtAudience. The $default stage throttles all routes and
  * writes JSON access logs.
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as batch from 'aws-cdk-lib/aws-batch';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { AuthConfig } from '../config.js';
 import { acknowledge } from './acknowledge.js';
 import { grantPrefixes } from './bucket-grants.js';
+import { pipelineLogGroup } from './log-group.js';
 import { PipelineFunction, type FunctionAsset } from './pipeline-function.js';
 import { objects } from './storage.js';
 
@@ -101,10 +101,7 @@ export class Serving extends Construct {
       this.api.addRoutes({ path: route.path, methods: [route.method], integration });
     }
 
-    const accessLogs = new logs.LogGroup(this, 'AccessLogs', {
-      retention: logs.RetentionDays.ONE_MONTH,
-      removalPolicy: props.destroyOnRemoval ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
-    });
+    const accessLogs = pipelineLogGroup(this, 'AccessLogs', props.destroyOnRemoval);
     this.stage = new apigwv2.HttpStage(this, 'DefaultStage', {
       httpApi: this.api,
       stageName: '$default',

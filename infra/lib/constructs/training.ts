@@ -28,17 +28,17 @@
  * job id (a version is immutable; "current" moves last).
  */
 import path from 'node:path';
-import { Aws, Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
+import { Aws, Duration, Size } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from './acknowledge.js';
 import { grantPrefixes } from './bucket-grants.js';
+import { pipelineLogGroup } from './log-group.js';
 import { objects } from './storage.js';
 
 /** GPU instance types: 1 GPU each (A10G, L4), small enough that a stray job costs little. */
@@ -157,10 +157,7 @@ export class Training extends Construct {
       'the trainer',
     );
 
-    const jobLogs = new logs.LogGroup(this, 'TrainerLogs', {
-      retention: logs.RetentionDays.ONE_MONTH,
-      removalPolicy: props.destroyOnRemoval ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
-    });
+    const jobLogs = pipelineLogGroup(this, 'TrainerLogs', props.destroyOnRemoval);
 
     this.jobDefinition = new batch.EcsJobDefinition(this, 'TrainerJobDefinition', {
       container: new batch.EcsEc2ContainerDefinition(this, 'TrainerContainer', {
