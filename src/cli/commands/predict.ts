@@ -31,17 +31,17 @@ export async function predictFiles(
   const version = await predictor.currentVersion(dataset);
   for (let start = 0; start < files.length; start += CHUNK) {
     const chunk = files.slice(start, start + CHUNK);
-    const readable: { file: string; bytes: Uint8Array }[] = [];
-    await Promise.all(
+    const read = await Promise.all(
       chunk.map(async (file) => {
         try {
-          readable.push({ file, bytes: new Uint8Array(await readFile(file)) });
+          return { file, bytes: new Uint8Array(await readFile(file)) };
         } catch (error) {
           onError(file, describeError(error));
+          return undefined;
         }
       }),
     );
-    readable.sort((a, b) => chunk.indexOf(a.file) - chunk.indexOf(b.file));
+    const readable = read.filter((r) => r !== undefined);
     const results = await predictor.predict(dataset, readable.map((r) => r.bytes), version);
     results.forEach((result, i) => {
       const file = readable[i]?.file ?? '';
