@@ -32,9 +32,11 @@ export function batchJobRunner(store: S3ObjectStore, env: NodeJS.ProcessEnv = pr
 export function lazyBackbone(env: NodeJS.ProcessEnv = process.env, device: Device = 'cpu'): () => Promise<Backbone> {
   let loading: Promise<Backbone> | undefined;
   return () => {
-    loading ??= Backbone.load(env['BACKBONE'] ?? DEFAULT_BACKBONE, { device });
-    // A failed load (say, a missing file) is retried on the next invocation, not cached forever.
-    loading.catch(() => (loading = undefined));
+    if (loading === undefined) {
+      loading = Backbone.load(env['BACKBONE'] ?? DEFAULT_BACKBONE, { device });
+      // A failed load (say, a missing file) is retried on the next invocation, not cached forever.
+      loading.catch(() => (loading = undefined));
+    }
     return loading;
   };
 }
