@@ -31,7 +31,7 @@ import type { TrainedHead } from '../src/training/types.js';
 import { assessDataset, type TrainedArm, type TransferAssessment } from '../src/transfer/assess.js';
 import { logme } from '../src/transfer/logme.js';
 import { fitStandardizer, pixelFeatures, PIXEL_FEATURES, PIXEL_FEATURES_ID, standardize, type Standardizer } from '../src/transfer/pixelFeatures.js';
-import { decideVerdict, measureGain, type ClassTally } from '../src/transfer/verdict.js';
+import { decideVerdict, measureGain, tallyFromConfusion, type ClassTally } from '../src/transfer/verdict.js';
 import { modelsDir as sharedModelsDir, sharedDir } from '../test/helpers/shared.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -162,9 +162,7 @@ async function scoreOn(head: TrainedHead, features: Float32Array, labels: Int32A
     return best;
   });
   const metrics = classificationMetrics(labels, predicted, head.classNames);
-  const support = head.classNames.map((c) => metrics.perClass[c]?.support ?? 0);
-  const correct = head.classNames.map((c, i) => Math.round((metrics.perClass[c]?.recall ?? 0) * (support[i] as number)));
-  return { tally: { support, correct }, accuracy: metrics.accuracy, balancedAccuracy: metrics.balancedAccuracy };
+  return { tally: tallyFromConfusion(metrics.confusion), accuracy: metrics.accuracy, balancedAccuracy: metrics.balancedAccuracy };
 }
 
 interface DatasetRow {

@@ -37,7 +37,7 @@ import { mapLimit } from '../util/mapLimit.js';
 import { learningCurve, type LearningCurve, type LearningCurveOptions } from './learningCurve.js';
 import { logme } from './logme.js';
 import { fitStandardizer, pixelFeatures, PIXEL_FEATURES, PIXEL_FEATURES_ID, standardize, type Standardizer } from './pixelFeatures.js';
-import { decideVerdict, DEFAULT_THRESHOLDS, measureGain, type ClassTally, type Gain, type Verdict, type VerdictThresholds } from './verdict.js';
+import { decideVerdict, DEFAULT_THRESHOLDS, measureGain, tallyFromConfusion, type Gain, type Verdict, type VerdictThresholds } from './verdict.js';
 
 /** What the assessment needs of a loaded backbone (a {@link Backbone} has it). */
 export type AssessableBackbone = Pick<Backbone, 'id' | 'spec' | 'embedImages'>;
@@ -300,13 +300,6 @@ function gatherBySha(data: TrainingData, shas: readonly string[]): Float32Array 
   return out;
 }
 
-/** Per-class support and correct counts of trainHead's out-of-fold predictions (its confusion matrix). */
-function tallyOf(head: Pick<TrainedHead, 'metrics' | 'classNames'>): ClassTally {
-  const support = head.classNames.map((c) => head.metrics.perClass[c]?.support ?? 0);
-  const correct = head.classNames.map((_, i) => head.metrics.confusion[i]?.[i] ?? 0);
-  return { support, correct };
-}
-
 /** The backbone for `--backbone auto`: best probe balanced accuracy, ties broken by LogME, then id. */
 export function pickBackbone(assessment: Pick<TransferAssessment, 'backbones'>): BackboneAssessment {
   const sorted = [...assessment.backbones].sort(compareBackbones);
@@ -369,7 +362,7 @@ export async function assessDataset(store: ObjectStore, dataset: string, options
     const baselineHead = await trainHead({ embeddings: standardized, dims: [n, PIXEL_FEATURES], labels, classNames }, trainOptions);
     const t3 = performance.now();
     options.onTrainedHead?.({ id: PIXEL_FEATURES_ID, head: baselineHead, standardizer });
-    const baselineTally = tallyOf(baselineHead);
+    const baselineTally = tallyFromConfusion(baselineHead.metrics.confusion);
 
     const scored = [];
     for (const [b, backbone] of backbones.entries()) {
@@ -383,7 +376,7 @@ export async function assessDataset(store: ObjectStore, dataset: string, options
       const head = await trainHead({ embeddings, dims, labels, classNames }, trainOptions);
       const s2 = performance.now();
       options.onTrainedHead?.({ id: backbone.id, head });
-      const judged = decideVerdict(measureGain(tallyOf(head), baselineTally, thresholds.z), thresholds);
+      const judged = decideVerdict(measureGain(tallyFromConfusion(head.metrics.confusion), baselineTally, thresholds.z), thresholds);
       scored.push({
         id: backbone.id,
         name: backbone.spec.name,

@@ -59,6 +59,11 @@ export interface ClassTally {
   correct: readonly number[];
 }
 
+/** The tally a confusion matrix (confusion[true][predicted]) holds: row sums and the diagonal. */
+export function tallyFromConfusion(confusion: readonly (readonly number[])[]): ClassTally {
+  return { support: confusion.map((row) => row.reduce((a, b) => a + b, 0)), correct: confusion.map((row, c) => row[c] ?? 0) };
+}
+
 export interface Gain {
   /** Balanced accuracy with transfer minus without, as a fraction (0.05 = 5 points). */
   value: number;
