@@ -41,10 +41,14 @@ export function parseDatasetKey(key: string): DatasetObjectKey {
   return { dataset: validateName(dataset, 'dataset'), label: validateName(label, 'label'), file: validateName(file, 'file') };
 }
 
+/** The dataset segment of a key under datasets/, spelled as in the key and not validated. */
+export function datasetSegment(key: string): string | undefined {
+  return isDatasetKey(key) ? key.slice(DATASETS_PREFIX.length).split('/')[0] : undefined;
+}
+
 /** The dataset segment of a key, if it has a valid one (used to file errors for otherwise bad keys). */
 export function datasetOfKey(key: string): string | undefined {
-  if (!isDatasetKey(key)) return undefined;
-  const segment = key.slice(DATASETS_PREFIX.length).split('/')[0];
+  const segment = datasetSegment(key);
   try {
     return segment === undefined ? undefined : validateName(segment, 'dataset');
   } catch {

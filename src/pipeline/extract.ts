@@ -7,7 +7,7 @@
  * it. Replaying, duplicating or reordering events therefore converges on the same state.
  */
 import { describeError, InvalidImageError, InvalidNameError, isHeadstartError } from '../errors.js';
-import { datasetOfKey, DATASETS_PREFIX, isDatasetKey, parseDatasetKey, sha256Hex, type DatasetObjectKey } from '../dataset/keys.js';
+import { datasetOfKey, datasetSegment, DATASETS_PREFIX, isDatasetKey, parseDatasetKey, sha256Hex, type DatasetObjectKey } from '../dataset/keys.js';
 import { isValidName } from '../dataset/names.js';
 import { deleteRecord, readRecord, writeRecord, type ObjectRecord, type RecordError } from '../dataset/records.js';
 import { EmbeddingCache } from '../embeddings/EmbeddingCache.js';
@@ -198,7 +198,7 @@ async function headOrListed(store: ObjectStore, key: string): Promise<ObjectInfo
   } catch (error) {
     if (!(error instanceof InvalidNameError)) throw error;
   }
-  const segment = key.slice(DATASETS_PREFIX.length).split('/')[0] ?? '';
+  const segment = datasetSegment(key) ?? '';
   const prefix = isValidName(segment, 'dataset') ? `${DATASETS_PREFIX}${segment}/` : DATASETS_PREFIX;
   for await (const info of store.list(prefix)) if (info.key === key) return info;
   return undefined;

@@ -3,7 +3,7 @@
  * work still pending, every object that failed and why, and the current model.
  */
 import { DatasetNotFoundError } from '../errors.js';
-import { datasetPrefix, DATASETS_PREFIX, modelsPrefix } from '../dataset/keys.js';
+import { datasetPrefix, datasetSegment, DATASETS_PREFIX, modelsPrefix } from '../dataset/keys.js';
 import { isAccepted, readDatasetRecords, readRejectedRecords } from '../dataset/records.js';
 import { listAll, type ObjectStore } from '../ports/ObjectStore.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
@@ -78,7 +78,7 @@ export async function datasetStatus(store: ObjectStore, dataset: string): Promis
 export async function listDatasets(store: ObjectStore): Promise<string[]> {
   const names = new Set<string>();
   for (const object of await listAll(store, DATASETS_PREFIX)) {
-    const name = object.key.slice(DATASETS_PREFIX.length).split('/')[0];
+    const name = datasetSegment(object.key);
     if (name) names.add(name);
   }
   return [...names].sort();
