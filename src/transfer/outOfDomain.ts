@@ -25,7 +25,7 @@
  * The reference is rounded to float16 BEFORE calibration, so a decoded model scores exactly like
  * the one that was calibrated.
  */
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../dataset/keys.js';
 import { BadRequestError, HeadstartError, TrainingDataError } from '../errors.js';
 import { createRandom, shuffleInPlace } from '../training/random.js';
 
@@ -411,7 +411,7 @@ export function encodeOutOfDomain(model: OutOfDomainModel, file = OUT_OF_DOMAIN_
   return {
     manifest: {
       ...params,
-      reference: { file, encoding: 'float16le', rows: referenceRows, dims, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') },
+      reference: { file, encoding: 'float16le', rows: referenceRows, dims, bytes: bytes.length, sha256: sha256Hex(bytes) },
     },
     bytes,
   };
@@ -427,7 +427,7 @@ export function decodeOutOfDomain(manifest: OutOfDomainManifest, bytes: Uint8Arr
   };
   if (reference.encoding !== 'float16le') fail(`unknown encoding ${JSON.stringify(reference.encoding)}`);
   if (bytes.length !== reference.rows * reference.dims * 2 || bytes.length !== reference.bytes) fail(`${bytes.length} bytes for ${reference.rows} x ${reference.dims} float16`);
-  if (createHash('sha256').update(bytes).digest('hex') !== reference.sha256) fail('sha256 differs');
+  if (sha256Hex(bytes) !== reference.sha256) fail('sha256 differs');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const values = new Float32Array(reference.rows * reference.dims);
   for (let i = 0; i < values.length; i++) values[i] = fromFloat16Bits(view.getUint16(i * 2, true));
