@@ -10,11 +10,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { modelsDir, sharedDir } from '../test/helpers/shared.js';
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, '..');
-const shared = path.resolve(process.env['HEADSTART_SHARED'] ?? path.join(repo, '..', 'shared'));
-const env = { ...process.env, HEADSTART_MODELS: process.env['HEADSTART_MODELS'] ?? path.join(shared, 'models'), AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1' };
+const shared = sharedDir();
+const env = { ...process.env, HEADSTART_MODELS: modelsDir(), AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1' };
 
 const DATASETS = [
   { name: 'hymenoptera', train: 'train', test: 'val', target: 0.93 },

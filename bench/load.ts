@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freePort } from '../test/helpers/freePort.js';
+import { modelsDir, sharedDir } from '../test/helpers/shared.js';
 
 export interface LoadOptions {
   /** Base URL of the server; only loopback addresses are accepted. */
@@ -169,8 +170,8 @@ async function main(): Promise<void> {
   const concurrency = arg('concurrency', 8);
   const maxSeconds = arg('max-seconds', 120);
   const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-  const shared = path.resolve(process.env['HEADSTART_SHARED'] ?? path.join(repo, '..', 'shared'));
-  process.env['HEADSTART_MODELS'] ??= path.join(shared, 'models');
+  const shared = sharedDir();
+  process.env['HEADSTART_MODELS'] = modelsDir();
   const hymenoptera = path.join(shared, 'datasets', 'hymenoptera');
   const home = await mkdtemp(path.join(tmpdir(), 'hs-load-'));
 
