@@ -17,7 +17,7 @@ import { validateName } from '../dataset/names.js';
 import type { JobRunner } from '../ports/JobRunner.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
 import type { Predictor } from '../pipeline/predict.js';
-import { datasetStatus, listDatasets } from '../pipeline/status.js';
+import { datasetStatus, listDatasets, requireDataset } from '../pipeline/status.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
 import { decodeImageBody } from './body.js';
 import { currentReport } from '../report/currentReport.js';
@@ -74,7 +74,7 @@ const routes: Route[] = [
       const registry = new ModelRegistry(c.store);
       const ds = dataset(name);
       const [versions, pointer] = await Promise.all([registry.list(ds), registry.pointer(ds)]);
-      if (versions.length === 0) await datasetStatus(c.store, ds); // 404 for an unknown dataset
+      if (versions.length === 0) await requireDataset(c.store, ds); // 404 for an unknown dataset
       return json(200, {
         dataset: ds,
         current: pointer?.version ?? null,
@@ -89,7 +89,7 @@ const routes: Route[] = [
     handler: async (_r, [name], c) => {
       const ds = dataset(name);
       const current = await new ModelRegistry(c.store).current(ds);
-      if (current === undefined) await datasetStatus(c.store, ds); // 404 for an unknown dataset
+      if (current === undefined) await requireDataset(c.store, ds); // 404 for an unknown dataset
       if (current?.assessment === undefined) throw new NotFoundError(`dataset "${ds}" has no assessment yet: train it (training measures whether transfer helps)`, 'assessment_not_found');
       return json(200, { dataset: ds, version: current.version, ...current.assessment, learningCurve: current.learningCurve ?? null });
     },
@@ -133,7 +133,7 @@ async function predictRoute(request: HttpRequest, [name]: string[], context: Api
     [result] = await predictor.predict(ds, [image]);
   } catch (error) {
     // "No model yet" is only true of a dataset that exists; for any other name, say that.
-    if (error instanceof ModelNotFoundError) await datasetStatus(context.store, ds); // throws DatasetNotFoundError
+    if (error instanceof ModelNotFoundError) await requireDataset(context.store, ds); // throws DatasetNotFoundError
     throw error;
   }
   if (result instanceof InvalidImageError) throw result;

@@ -3,7 +3,7 @@
  * work still pending, every object that failed and why, and the current model.
  */
 import { DatasetNotFoundError } from '../errors.js';
-import { datasetPrefix, datasetSegment, DATASETS_PREFIX, modelsPrefix } from '../dataset/keys.js';
+import { datasetPrefix, datasetSegment, DATASETS_PREFIX, modelsPrefix, recordsPrefix } from '../dataset/keys.js';
 import { isAccepted, readDatasetRecords, readRejectedRecords } from '../dataset/records.js';
 import { listAll, type ObjectStore } from '../ports/ObjectStore.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
@@ -38,9 +38,7 @@ export async function datasetStatus(store: ObjectStore, dataset: string): Promis
     readDatasetRecords(store, dataset),
     new ModelRegistry(store).current(dataset),
   ]);
-  if (objects.length === 0 && records.length === 0 && current === undefined) {
-    if ((await listAll(store, modelsPrefix(dataset))).length === 0) throw new DatasetNotFoundError(dataset);
-  }
+  if (objects.length === 0 && records.length === 0 && current === undefined) await requireDataset(store, dataset);
   const recordByKey = new Map(records.map((r) => [r.key, r]));
   const labels: Record<string, number> = {};
   const failures: ObjectFailure[] = [];
@@ -72,6 +70,18 @@ export async function datasetStatus(store: ObjectStore, dataset: string): Promis
             labels: current.labels,
           },
   };
+}
+
+/**
+ * Throws DatasetNotFoundError unless the dataset has uploads, records or model versions. Routes
+ * that find nothing for a name call it to tell "no such dataset" from "nothing yet"; it stops at
+ * the first object listed instead of reading the dataset's records.
+ */
+export async function requireDataset(store: ObjectStore, dataset: string): Promise<void> {
+  for (const prefix of [datasetPrefix(dataset), recordsPrefix(dataset), modelsPrefix(dataset)]) {
+    for await (const _object of store.list(prefix)) return;
+  }
+  throw new DatasetNotFoundError(dataset);
 }
 
 /** Names of every dataset with uploads, sorted. */

@@ -1,13 +1,13 @@
 /** `headstart models|promote|rollback`: the version history of a dataset's model. */
 import type { LocalRuntime } from '../../local/LocalRuntime.js';
 import { validateName } from '../../dataset/names.js';
-import { datasetStatus } from '../../pipeline/status.js';
+import { requireDataset } from '../../pipeline/status.js';
 import { percent, printJson, printLine, table } from '../output.js';
 
 export async function modelsCommand(runtime: LocalRuntime, name: string, options: { json?: boolean }): Promise<void> {
   const dataset = validateName(name, 'dataset');
   const [versions, pointer] = await Promise.all([runtime.registry.list(dataset), runtime.registry.pointer(dataset)]);
-  if (versions.length === 0) await datasetStatus(runtime.store, dataset); // names an unknown dataset
+  if (versions.length === 0) await requireDataset(runtime.store, dataset); // names an unknown dataset
   const rows = versions.map((m) => ({ version: m.version, current: m.version === pointer?.version, createdAt: m.createdAt, backbone: m.backbone.id, accuracy: m.metrics.accuracy, macroF1: m.metrics.macroF1 }));
   if (options.json) {
     printJson({ dataset, current: pointer?.version ?? null, models: rows });
