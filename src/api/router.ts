@@ -176,7 +176,8 @@ export async function route(request: HttpRequest, context: ApiContext): Promise<
     const hit = matching.find((m) => m.r.method === request.method.toUpperCase());
     if (hit === undefined) {
       const allowed = matching.map((m) => m.r.method).join(', ');
-      return { ...json(405, { error: `method ${request.method} not allowed on ${request.path}; use ${allowed}`, code: 'method_not_allowed' }), headers: { 'content-type': 'application/json; charset=utf-8', allow: allowed } };
+      const response = json(405, { error: `method ${request.method} not allowed on ${request.path}; use ${allowed}`, code: 'method_not_allowed' });
+      return { ...response, headers: { ...response.headers, allow: allowed } };
     }
     return await hit.r.handler(request, hit.params ?? [], context);
   } catch (error) {
