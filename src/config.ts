@@ -13,11 +13,15 @@ export interface LocalConfig {
   device: 'cpu' | 'cuda';
 }
 
+/** HEADSTART_DEVICE as asked for: 'cuda' only when it says so, else 'cpu'. The Batch trainer reads it too. */
+export function deviceFromEnv(env: NodeJS.ProcessEnv = process.env): 'cpu' | 'cuda' {
+  return env['HEADSTART_DEVICE'] === 'cuda' ? 'cuda' : 'cpu';
+}
+
 export function localConfig(env: NodeJS.ProcessEnv = process.env): LocalConfig {
-  const device = env['HEADSTART_DEVICE'] === 'cuda' ? 'cuda' : 'cpu';
   return {
     home: path.resolve(env['HEADSTART_HOME'] ?? '.headstart'),
     ...(env['HEADSTART_BACKBONE'] ? { backbone: env['HEADSTART_BACKBONE'] } : {}),
-    device,
+    device: deviceFromEnv(env),
   };
 }

@@ -4,6 +4,7 @@
  * failure so Batch marks the job FAILED too.
  */
 import { describeError } from '../../errors.js';
+import { deviceFromEnv } from '../../config.js';
 import type { Device } from '../../backend/onnx.js';
 import type { JobState } from '../../ports/JobRunner.js';
 import type { ObjectStore } from '../../ports/ObjectStore.js';
@@ -45,7 +46,7 @@ export async function trainJobFromEnv(env: NodeJS.ProcessEnv = process.env): Pro
   const { resolveDevice } = await import('../../backend/onnx.js');
   const { lazyBackbone, logger, requireEnv, s3Store } = await import('../aws/environment.js');
   const log = logger('headstart-train');
-  const device = resolveDevice(env['HEADSTART_DEVICE'] === 'cuda' ? 'cuda' : 'cpu');
+  const device = resolveDevice(deviceFromEnv(env));
   const job = await runTrainJob({
     store: s3Store(env),
     backbone: await lazyBackbone(env)(),
