@@ -46,6 +46,18 @@ export class InvalidImageError extends HeadstartError {
   }
 }
 
+/** Reasons a text example is refused; recorded per object and returned by the API. */
+export type TextRejection = 'empty_text' | 'invalid_utf8' | 'binary_file' | 'text_too_large';
+
+export class InvalidTextError extends HeadstartError {
+  readonly reason: TextRejection;
+  constructor(reason: TextRejection, message: string, options: ErrorOptions = {}) {
+    super(message, reason, reason === 'text_too_large' ? 413 : 400, options);
+    this.name = 'InvalidTextError';
+    this.reason = reason;
+  }
+}
+
 /** A dataset, label, file or version name that is not allowed (path tricks, control characters, too long). */
 export class InvalidNameError extends HeadstartError {
   constructor(message: string, options: ErrorOptions = {}) {

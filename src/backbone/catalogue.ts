@@ -2,6 +2,7 @@
  * The backbones headstart knows by name. Everything a caller needs to use one, the preprocessing
  * included, lives in its entry, so no caller hard-codes input sizes or the ImageNet mean.
  */
+import { createHash } from 'node:crypto';
 import type { PreprocessSpec } from '../image/preprocess.js';
 
 /** Where the embedding comes from: a graph output, or an internal feature map we mean-pool. */
@@ -104,4 +105,91 @@ export function backboneId(spec: Pick<BackboneSpec, 'name' | 'sha256'>): string 
 
 export function findCatalogueEntry(name: string): BackboneSpec | undefined {
   return CATALOGUE.find((spec) => spec.name === name);
+}
+
+/**
+ * How a text encoder turns a text into a vector: tokenize with its tokenizer.json, truncate to
+ * `maxTokens` keeping [SEP], run, mean-pool the last hidden state over the attention mask, L2
+ * normalise. Recorded with every embedding and head, like an image backbone's preprocessing.
+ */
+export interface TextPreprocessing {
+  tokenizer: 'tokenizer.json';
+  /** sha256 of the tokenizer.json, so a different vocabulary is a different backbone. */
+  tokenizerSha256: string;
+  maxTokens: number;
+  pooling: 'mean';
+  normalize: 'l2';
+}
+
+/** A pinned file of a text backbone, and where `npm run fetch-models` gets it. */
+export interface PinnedFile {
+  /** A bare or relative name is looked up in the models folder; an absolute path is used as is. */
+  file: string;
+  sha256: string;
+  bytes?: number;
+  url?: string;
+}
+
+/** A BERT-family encoder: inputs input_ids / attention_mask / token_type_ids, output last_hidden_state. */
+export interface TextBackboneSpec {
+  modality: 'text';
+  name: string;
+  model: PinnedFile;
+  tokenizer: PinnedFile;
+  /** sha256 over both files' hashes (model, then tokenizer): the id changes when either does. */
+  sha256: string;
+  preprocessing: TextPreprocessing;
+  embeddingSize: number;
+  /** Graph output with the token vectors, [batch, tokens, embeddingSize]. */
+  output: string;
+  /** May it be picked when no backbone is named? False for test-only encoders. */
+  defaultCandidate: boolean;
+  description?: string;
+}
+
+/** sha256 of a text backbone's files taken together: of "<model sha256>\n<tokenizer sha256>". */
+export function textBackboneSha256(modelSha256: string, tokenizerSha256: string): string {
+  return createHash('sha256').update(`${modelSha256}\n${tokenizerSha256}`).digest('hex');
+}
+
+const MINILM_HUB = 'https://huggingface.co/Xenova/all-MiniLM-L6-v2/resolve/main';
+const MINILM_TOKENIZER_SHA256 = 'da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0';
+
+function textEntry(entry: Omit<TextBackboneSpec, 'modality' | 'sha256' | 'preprocessing'> & { maxTokens: number }): TextBackboneSpec {
+  const { maxTokens, ...rest } = entry;
+  return {
+    modality: 'text',
+    ...rest,
+    sha256: textBackboneSha256(entry.model.sha256, entry.tokenizer.sha256),
+    preprocessing: { tokenizer: 'tokenizer.json', tokenizerSha256: entry.tokenizer.sha256, maxTokens, pooling: 'mean', normalize: 'l2' },
+  };
+}
+
+export const DEFAULT_TEXT_BACKBONE = 'minilm-l6-v2';
+
+export const TEXT_CATALOGUE: readonly TextBackboneSpec[] = Object.freeze([
+  textEntry({
+    name: 'minilm-l6-v2',
+    model: { file: 'text/all-MiniLM-L6-v2/model_quantized.onnx', sha256: 'afdb6f1a0e45b715d0bb9b11772f032c399babd23bfc31fed1c170afc848bdb1', bytes: 22_972_370, url: `${MINILM_HUB}/onnx/model_quantized.onnx` },
+    tokenizer: { file: 'text/all-MiniLM-L6-v2/tokenizer.json', sha256: MINILM_TOKENIZER_SHA256, bytes: 711_661, url: `${MINILM_HUB}/tokenizer.json` },
+    maxTokens: 256,
+    embeddingSize: 384,
+    output: 'last_hidden_state',
+    defaultCandidate: true,
+    description: 'sentence-transformers all-MiniLM-L6-v2 (int8 ONNX export by Xenova): 384-d sentence embeddings; `npm run fetch-models -- minilm-l6-v2` downloads it.',
+  }),
+  textEntry({
+    name: 'tiny-bert-random',
+    model: { file: 'text/tiny-bert-random.onnx', sha256: '4220e6be6db6e5464bdbc97e3e3017b8df460c50b1a68c432169f6f4bf8399f8', bytes: 4_091_540 },
+    tokenizer: { file: 'text/all-MiniLM-L6-v2/tokenizer.json', sha256: MINILM_TOKENIZER_SHA256, bytes: 711_661 },
+    maxTokens: 256,
+    embeddingSize: 32,
+    output: 'last_hidden_state',
+    defaultCandidate: false,
+    description: 'A 2-layer BERT with RANDOM weights and the MiniLM vocabulary, for testing the text path only: its embeddings mean nothing. Used only when named.',
+  }),
+] satisfies TextBackboneSpec[]);
+
+export function findTextCatalogueEntry(name: string): TextBackboneSpec | undefined {
+  return TEXT_CATALOGUE.find((spec) => spec.name === name);
 }
