@@ -26,6 +26,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, version as esbuildVersion } from 'esbuild';
+import { NATIVE_PACKAGES, nodeBuildOptions } from './esbuildOptions.js';
 import { DEFAULT_BACKBONE, findCatalogueEntry, type BackboneSpec } from '../src/backbone/catalogue.js';
 
 export const LAMBDA_FUNCTIONS = ['extract', 'infer'] as const;
@@ -42,7 +43,7 @@ export const LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000;
 const TARGET = { os: 'linux', cpu: 'x64', libc: 'glibc' } as const;
 
 /** Packages with native code: kept out of the esbuild bundle and copied with their dependencies. */
-export const NATIVE_PACKAGES = ['onnxruntime-node', 'sharp'] as const;
+export { NATIVE_PACKAGES };
 
 /**
  * Dependencies that a package declares but only its install script uses. onnxruntime-node's
@@ -77,13 +78,6 @@ function isDevelopmentFile(rel: string): boolean {
     rel.startsWith('.github/')
   );
 }
-
-/**
- * Runs before the bundle in an ESM output: CommonJS modules bundled into it (the AWS SDK's
- * dependencies, for one) call `require` for Node built-ins, which ESM does not define.
- */
-const ESM_REQUIRE_BANNER =
-  "import { createRequire as __headstartCreateRequire } from 'node:module'; const require = __headstartCreateRequire(import.meta.url);";
 
 export class PackagingError extends Error {
   constructor(
@@ -305,24 +299,16 @@ function resolvePackageDir(name: string, fromDir: string, rootNodeModules: strin
 async function bundleHandler(repoRoot: string, fn: LambdaFunctionName): Promise<Uint8Array> {
   const entry = path.join(repoRoot, 'functions', fn, 'handler.ts');
   if (!fs.existsSync(entry)) throw new PackagingError(`handler entry ${entry} does not exist`, { fn });
+  // The options dist/ is built with (scripts/esbuildOptions.ts), for the Lambda's Node 22, with
+  // every pure-JS dependency bundled in: the asset carries only the native packages.
   const result = await build({
+    ...nodeBuildOptions('node22'),
     absWorkingDir: repoRoot,
     entryPoints: [entry],
     outfile: HANDLER_FILE,
-    bundle: true,
     write: false,
-    platform: 'node',
-    target: 'node22',
-    format: 'esm',
-    // ESM builds of the AWS SDK and Powertools tree-shake better than their CommonJS builds.
-    mainFields: ['module', 'main'],
     external: [...NATIVE_PACKAGES],
-    banner: { js: ESM_REQUIRE_BANNER },
-    // Readable stack traces in CloudWatch matter more than the few hundred KB minifying saves.
-    minify: false,
     sourcemap: false,
-    legalComments: 'eof',
-    logLevel: 'silent',
   });
   const out = result.outputFiles[0];
   if (!out) throw new PackagingError(`esbuild produced no output for ${fn}`, { fn });

@@ -5,11 +5,11 @@
  */
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BackboneMissingError, NotFoundError } from '../errors.js';
 import { backboneId, CATALOGUE, DEFAULT_BACKBONE, findCatalogueEntry, type BackboneSpec } from './catalogue.js';
 import { readRegisteredBackbones } from './registeredBackbones.js';
 import { sha256File } from './sha256File.js';
+import { packageRoot } from '../util/packageRoot.js';
 
 export interface BackboneLocation {
   /** Folder with the catalogue's model files; default HEADSTART_MODELS, else <repo>/models. */
@@ -26,7 +26,7 @@ export interface ResolvedBackbone {
   labelsPath?: string;
 }
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const repoRoot = packageRoot(import.meta.url);
 
 /** Where catalogue model files live: HEADSTART_MODELS, else <repo>/models (where fetch-models writes). */
 export function modelsDirectory(explicit?: string): string {

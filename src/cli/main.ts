@@ -5,22 +5,16 @@
 import { Command, CommanderError } from 'commander';
 import { describeError, isHeadstartError } from '../errors.js';
 import { localConfig } from '../config.js';
-import { LocalRuntime } from '../local/LocalRuntime.js';
-import { uploadCommand } from './commands/upload.js';
-import { trainCommand } from './commands/train.js';
-import { evalCommand } from './commands/eval.js';
-import { predictCommand } from './commands/predict.js';
-import { statusCommand } from './commands/status.js';
-import { modelsCommand, promoteCommand, rollbackCommand } from './commands/models.js';
-import { serveCommand } from './commands/serve.js';
-import { demoCommand } from './commands/demo.js';
-import { reportCommand } from './commands/report.js';
-import { assessCommand } from './commands/assess.js';
-import { addBackboneCommand, listBackbonesCommand } from './commands/backbone.js';
+import type { LocalRuntime } from '../local/LocalRuntime.js';
 import { UsageError } from './output.js';
+
+// Each command's module (and through it onnxruntime, sharp, the AWS SDK) is imported when the
+// command runs, not here: `headstart --help` or a usage error then loads commander alone and
+// answers at once (the build splits every dynamic import into its own chunk).
 
 /** Opens the runtime for a command and always closes it, so the process can exit. */
 export async function withRuntime<T>(fn: (runtime: LocalRuntime) => Promise<T>): Promise<T> {
+  const { LocalRuntime } = await import('../local/LocalRuntime.js');
   const runtime = await LocalRuntime.open(localConfig());
   try {
     return await fn(runtime);
@@ -41,7 +35,7 @@ function program(): Command {
     .argument('<folder>', 'folder with one sub-folder per label')
     .requiredOption('--dataset <name>', 'dataset to upload into')
     .option('--json', 'print the summary as JSON')
-    .action(async (folder: string, options: { dataset: string; json?: boolean }) => withRuntime((rt) => uploadCommand(rt, folder, options)));
+    .action(async (folder: string, options: { dataset: string; json?: boolean }) => withRuntime(async (rt) => (await import('./commands/upload.js')).uploadCommand(rt, folder, options)));
 
   cli
     .command('train')
@@ -51,7 +45,7 @@ function program(): Command {
     .option('--hidden <units>', 'add one hidden layer of this many units', (v) => parsePositiveInt(v, '--hidden'))
     .option('--seed <n>', 'random seed (training is deterministic for a seed)', (v) => parsePositiveInt(v, '--seed', true), 0)
     .option('--backbone <name>', "backbone to train on: a catalogue name, or 'auto' for the one the transfer assessment ranks best")
-    .action(async (name: string, options: { json?: boolean; hidden?: number; seed: number; backbone?: string }) => withRuntime((rt) => trainCommand(rt, name, options)));
+    .action(async (name: string, options: { json?: boolean; hidden?: number; seed: number; backbone?: string }) => withRuntime(async (rt) => (await import('./commands/train.js')).trainCommand(rt, name, options)));
 
   cli
     .command('assess')
@@ -59,7 +53,7 @@ function program(): Command {
     .argument('<name>', 'dataset')
     .option('--json', 'print JSON { backbones: [{ id, logme, probeAccuracy }], baselineAccuracy, gain, verdict, explanation }')
     .option('--backbones <names>', 'comma-separated backbone names (default: every backbone on this machine)', (v) => v.split(',').map((s) => s.trim()).filter(Boolean))
-    .action(async (name: string, options: { json?: boolean; backbones?: string[] }) => withRuntime((rt) => assessCommand(rt, name, options)));
+    .action(async (name: string, options: { json?: boolean; backbones?: string[] }) => withRuntime(async (rt) => (await import('./commands/assess.js')).assessCommand(rt, name, options)));
 
   cli
     .command('eval')
@@ -67,7 +61,7 @@ function program(): Command {
     .argument('<name>', 'dataset')
     .argument('<folder>', 'folder with one sub-folder per label')
     .option('--json', 'print JSON { accuracy, macroF1, n, perClass, confusion, labels }')
-    .action(async (name: string, folder: string, options: { json?: boolean }) => withRuntime((rt) => evalCommand(rt, name, folder, options)));
+    .action(async (name: string, folder: string, options: { json?: boolean }) => withRuntime(async (rt) => (await import('./commands/eval.js')).evalCommand(rt, name, folder, options)));
 
   cli
     .command('predict')
@@ -75,34 +69,34 @@ function program(): Command {
     .argument('<name>', 'dataset')
     .argument('<paths...>', 'image files or folders')
     .option('--json', 'one JSON line per image')
-    .action(async (name: string, paths: string[], options: { json?: boolean }) => withRuntime((rt) => predictCommand(rt, name, paths, options)));
+    .action(async (name: string, paths: string[], options: { json?: boolean }) => withRuntime(async (rt) => (await import('./commands/predict.js')).predictCommand(rt, name, paths, options)));
 
   cli
     .command('status')
     .description('images per label, pending work, failures and the current model')
     .argument('[name]', 'dataset (all datasets when omitted)')
     .option('--json', 'print JSON')
-    .action(async (name: string | undefined, options: { json?: boolean }) => withRuntime((rt) => statusCommand(rt, name, options)));
+    .action(async (name: string | undefined, options: { json?: boolean }) => withRuntime(async (rt) => (await import('./commands/status.js')).statusCommand(rt, name, options)));
 
   cli
     .command('models')
     .description("list a dataset's model versions")
     .argument('<name>', 'dataset')
     .option('--json', 'print JSON')
-    .action(async (name: string, options: { json?: boolean }) => withRuntime((rt) => modelsCommand(rt, name, options)));
+    .action(async (name: string, options: { json?: boolean }) => withRuntime(async (rt) => (await import('./commands/models.js')).modelsCommand(rt, name, options)));
 
   cli
     .command('promote')
     .description('make a version current')
     .argument('<name>', 'dataset')
     .argument('<version>', 'model version')
-    .action(async (name: string, version: string) => withRuntime((rt) => promoteCommand(rt, name, version)));
+    .action(async (name: string, version: string) => withRuntime(async (rt) => (await import('./commands/models.js')).promoteCommand(rt, name, version)));
 
   cli
     .command('rollback')
     .description('go back to the version that was current before')
     .argument('<name>', 'dataset')
-    .action(async (name: string) => withRuntime((rt) => rollbackCommand(rt, name)));
+    .action(async (name: string) => withRuntime(async (rt) => (await import('./commands/models.js')).rollbackCommand(rt, name)));
 
   cli
     .command('report')
@@ -110,7 +104,7 @@ function program(): Command {
     .argument('<name>', 'dataset')
     .option('--version <version>', 'a version other than the current one')
     .option('--out <file>', 'where to write it (default <name>-report.html)')
-    .action(async (name: string, options: { version?: string; out?: string }) => withRuntime((rt) => reportCommand(rt, name, options)));
+    .action(async (name: string, options: { version?: string; out?: string }) => withRuntime(async (rt) => (await import('./commands/report.js')).reportCommand(rt, name, options)));
 
   const backbone = cli.command('backbone').description('backbones: turn any ONNX image classifier into a feature extractor');
   backbone
@@ -121,26 +115,26 @@ function program(): Command {
     .requiredOption('--feature-tensor <tensor>', 'the internal tensor to pool, e.g. the last feature map [N,C,H,W]')
     .option('--input <name>', 'the image input, when the model has several')
     .option('--json', 'print JSON')
-    .action(async (file: string, options: { name: string; featureTensor: string; input?: string; json?: boolean }) => withRuntime((rt) => addBackboneCommand(rt, file, options)));
+    .action(async (file: string, options: { name: string; featureTensor: string; input?: string; json?: boolean }) => withRuntime(async (rt) => (await import('./commands/backbone.js')).addBackboneCommand(rt, file, options)));
 
   cli
     .command('backbones')
     .description('list the backbones this machine can use')
     .option('--json', 'print JSON')
-    .action(async (options: { json?: boolean }) => withRuntime((rt) => listBackbonesCommand(rt, options)));
+    .action(async (options: { json?: boolean }) => withRuntime(async (rt) => (await import('./commands/backbone.js')).listBackbonesCommand(rt, options)));
 
   cli
     .command('serve')
     .description('serve the HTTP API (127.0.0.1 unless --host says otherwise)')
     .option('--port <n>', 'port', (v) => parsePositiveInt(v, '--port'), 8080)
     .option('--host <address>', 'address to bind', '127.0.0.1')
-    .action(async (options: { port: number; host: string }) => serveCommand(options));
+    .action(async (options: { port: number; host: string }) => (await import('./commands/serve.js')).serveCommand(options));
 
   cli
     .command('demo', { hidden: true })
     .description('the quick-start demo (npm start): upload, train, evaluate and predict a sample set')
     .option('--folder <path>', 'a labelled folder with train/ and test/ inside (default: the bundled Fashion-MNIST sample)')
-    .action(async (options: { folder?: string }) => demoCommand(options));
+    .action(async (options: { folder?: string }) => (await import('./commands/demo.js')).demoCommand(options));
 
   return cli;
 }

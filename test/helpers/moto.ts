@@ -1,6 +1,6 @@
 /**
- * A real S3/SQS wire-protocol server for the AWS adapters' integration tests: moto_server (Python,
- * preinstalled on dev machines and CI) started as a child process on 127.0.0.1 and a free port.
+ * A real S3/SQS wire-protocol server for the AWS adapters' integration tests: moto_server (Python;
+ * `npm test` installs it into .venv-moto, see scripts/pretest.sh) started as a child process on 127.0.0.1 and a free port.
  *
  * If moto_server is not installed the start THROWS: a missing dependency must fail the run, never
  * skip it silently. Startup (spawn until it answers HTTP) measured 0.7–0.9 s on a 2-core machine
@@ -17,6 +17,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import {
   CreateBucketCommand,
   PutBucketNotificationConfigurationCommand,
@@ -24,6 +26,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { freePort } from './freePort.js';
+import { repoDir } from './shared.js';
 
 export interface MotoServer {
   /** http://127.0.0.1:<port> */
@@ -41,6 +44,15 @@ export const MOTO_REGION = 'us-east-1';
 export const MOTO_ACCOUNT = '123456789012';
 
 const STARTUP_TIMEOUT_MS = 60_000;
+
+/**
+ * The project's own moto_server (.venv-moto, installed by `npm test`'s pretest step from the local
+ * package mirror) when it is there, else whatever `moto_server` is on PATH.
+ */
+export function motoServerCommand(): string {
+  const local = path.join(repoDir(), '.venv-moto', 'bin', 'moto_server');
+  return existsSync(local) ? local : 'moto_server';
+}
 
 export async function startMoto(): Promise<MotoServer> {
   // A port can be taken between our probe and moto's bind; try a few times on fresh ports.
@@ -61,7 +73,7 @@ async function startOnce(port: number): Promise<MotoServer> {
   const endpoint = `http://127.0.0.1:${port}`;
   // detached: moto_server is often a pyenv shim (a shell that runs python); it and its children form
   // one process group we can kill together.
-  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+  const child = spawn(motoServerCommand(), ['-H', '127.0.0.1', '-p', String(port)], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, PYTHONUNBUFFERED: '1' },
@@ -77,7 +89,7 @@ async function startOnce(port: number): Promise<MotoServer> {
     child.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') {
         const missing = new Error(
-          'moto_server is not installed (not on PATH). The AWS integration tests need it: pip install "moto[server]"',
+          'moto_server is not installed (neither .venv-moto/bin/moto_server nor one on PATH). `npm test` installs it (scripts/pretest.sh); or: pip install "moto[server]"',
           { cause: error },
         ) as Error & { code: string };
         missing.code = 'ENOENT';

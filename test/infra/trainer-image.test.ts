@@ -32,16 +32,19 @@ beforeAll(() => {
 afterAll(removeScratch);
 
 describe('the trainer build context', () => {
-  it('holds the package files, src/ and functions/', () => {
+  it('holds the package files, the build scripts, src/ and functions/', () => {
     const files = listFiles(image.contextDir);
-    for (const f of ['package.json', 'package-lock.json', '.npmrc', 'tsconfig.json', 'src/errors.ts', 'functions/train/main.ts', 'functions/train/Dockerfile']) {
+    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts/build-cli.ts', 'scripts/esbuildOptions.ts', 'src/errors.ts', 'functions/train/main.ts', 'functions/train/Dockerfile']) {
       expect(files).toContain(f);
     }
   });
 
-  it('keeps node_modules, cdk.out, .headstart, .git, models, tests and benchmarks out', () => {
+  it('keeps node_modules, dist, cdk.out, .headstart, .git, models, tests, benchmarks and the other scripts out', () => {
     const leaked = listFiles(image.contextDir).filter((f) =>
-      /^(node_modules|cdk\.out|\.headstart|\.git|models|test|bench|infra|scripts)\//.test(f) || /(^|\/)node_modules\//.test(f) || f.endsWith('.test.ts'),
+      /^(node_modules|dist|cdk\.out|\.headstart|\.git|models|test|bench|infra)\//.test(f) ||
+      (f.startsWith('scripts/') && !['scripts/build-cli.ts', 'scripts/esbuildOptions.ts'].includes(f)) ||
+      /(^|\/)node_modules\//.test(f) ||
+      f.endsWith('.test.ts'),
     );
     expect(leaked).toEqual([]);
   });
@@ -83,12 +86,18 @@ describe('functions/train/Dockerfile', () => {
   it('starts from a CUDA 12 runtime image with cuDNN 9 and takes Node 22 from the official image', () => {
     expect(dockerfile).toMatch(/^ARG CUDA_IMAGE=nvidia\/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu22\.04$/m);
     expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:22-/m);
-    expect(instructions.filter((l) => l.startsWith('FROM '))).toEqual(['FROM ${NODE_IMAGE} AS node', 'FROM ${CUDA_IMAGE}']);
+    expect(instructions.filter((l) => l.startsWith('FROM '))).toEqual(['FROM ${NODE_IMAGE} AS node', 'FROM ${NODE_IMAGE} AS build', 'FROM ${CUDA_IMAGE}']);
+  });
+
+  it('compiles the trainer with the repo build and runs the compiled file, not TypeScript', () => {
+    expect(instructions).toContain('RUN npx tsx scripts/build-cli.ts && test -f dist/train.js');
+    expect(instructions).toContain('COPY --from=build /build/dist ./dist');
+    expect(TRAINER_COMMAND).toEqual(['node', 'dist/train.js']);
   });
 
   it('installs production dependencies with the onnxruntime CUDA 12 execution provider, and checks it arrived', () => {
-    const install = instructions.find((l) => l.includes('npm ci'));
-    expect(install).toMatch(/ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci --omit=dev/);
+    const install = instructions.find((l) => l.includes('npm ci --omit=dev'));
+    expect(install).toMatch(/npm ci --omit=dev --ignore-scripts .*&& ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js/);
     expect(install).toMatch(/test -f node_modules\/onnxruntime-node\/bin\/napi-v6\/linux\/x64\/libonnxruntime_providers_cuda\.so/);
   });
 

@@ -43,7 +43,8 @@ import { objects } from './storage.js';
 
 /** GPU instance types: 1 GPU each (A10G, L4), small enough that a stray job costs little. */
 export const TRAINER_INSTANCE_TYPES = ['g5.xlarge', 'g5.2xlarge', 'g6.xlarge', 'g6.2xlarge'];
-export const TRAINER_COMMAND = ['node', '--import', 'tsx', 'functions/train/main.ts'];
+/** functions/train/main.ts as compiled into the image by scripts/build-cli.ts (functions/train/Dockerfile). */
+export const TRAINER_COMMAND = ['node', 'dist/train.js'];
 /** Where the Dockerfile puts the backbone inside the image. */
 export const TRAINER_MODELS_DIR = '/opt/headstart/models';
 

@@ -6,7 +6,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BackboneMissingError } from '../../errors.js';
 import { localConfig } from '../../config.js';
 import { expandPaths } from '../../local/labelledFolder.js';
@@ -16,8 +15,9 @@ import { upload } from './upload.js';
 import { evaluate } from './eval.js';
 import { predictFiles } from './predict.js';
 import { printMetrics } from './train.js';
+import { packageRoot } from '../../util/packageRoot.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const repoRoot = packageRoot(import.meta.url);
 const SAMPLE = path.join(repoRoot, 'examples', 'fashion-mnist');
 const DATASET = 'fashion-mnist-demo';
 
