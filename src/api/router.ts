@@ -11,6 +11,8 @@
  *   GET  /datasets/{name}/assessment the current version's transfer assessment and learning curve
  *   GET  /datasets/{name}/report    the current version's self-contained HTML report
  *   GET  /datasets                  every dataset
+ *
+ * and the console's routes over objects, labels and versions (objectRoutes.ts, versionRoutes.ts).
  */
 import { BadRequestError, DatasetNotFoundError, HeadstartError, InvalidImageError, ModelNotFoundError, NotFoundError } from '../errors.js';
 import { validateName } from '../dataset/names.js';
@@ -22,11 +24,17 @@ import { ModelRegistry } from '../registry/ModelRegistry.js';
 import { decodeImageBody } from './body.js';
 import { currentReport } from '../report/currentReport.js';
 import { REPORT_CSP } from '../report/renderReport.js';
+import type { UploadTarget } from '../ports/UploadTarget.js';
+import { objectRoutes } from './objectRoutes.js';
+import type { ThumbnailCache } from './thumbnailCache.js';
+import { versionRoutes } from './versionRoutes.js';
 
 export interface HttpRequest {
   method: string;
   /** The raw (still percent-encoded) path, without the query string. */
   path: string;
+  /** The raw query string, without the '?' (a query left on `path` is read as well). */
+  query?: string;
   /** Header names in lower case. */
   headers: Record<string, string | undefined>;
   body: Uint8Array;
@@ -47,6 +55,10 @@ export interface ApiContext {
   maxBodyBytes?: number;
   /** Called with unexpected errors (the 500s), for the edge's logger. */
   onError?: (error: unknown, request: HttpRequest) => void;
+  /** Where uploads are sent: presigned S3 URLs on AWS; the local PUT route when absent. */
+  uploads?: UploadTarget;
+  /** Thumbnails for image lists; a process-wide cache when absent. */
+  thumbnails?: ThumbnailCache;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -55,9 +67,9 @@ export function json(status: number, value: unknown): HttpResponse {
   return { status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(value) };
 }
 
-type Handler = (request: HttpRequest, params: string[], context: ApiContext) => Promise<HttpResponse>;
+export type Handler = (request: HttpRequest, params: string[], context: ApiContext) => Promise<HttpResponse>;
 
-interface Route {
+export interface Route {
   method: string;
   pattern: string[];
   handler: Handler;
@@ -167,11 +179,19 @@ function match(pattern: string[], segments: string[]): string[] | undefined {
   return params;
 }
 
+let everyRoute: Route[] | undefined;
+
+/** Built on first use: the route modules import json() from here, so at load time their arrays may not exist yet. */
+function allRoutes(): Route[] {
+  everyRoute ??= [...routes, ...objectRoutes, ...versionRoutes];
+  return everyRoute;
+}
+
 /** Answers one request. Never throws: user mistakes become 4xx JSON, the rest a 500. */
 export async function route(request: HttpRequest, context: ApiContext): Promise<HttpResponse> {
   try {
     const segments = splitPath(request.path.split('?')[0] ?? '');
-    const matching = routes.map((r) => ({ r, params: match(r.pattern, segments) })).filter((m) => m.params !== undefined);
+    const matching = allRoutes().map((r) => ({ r, params: match(r.pattern, segments) })).filter((m) => m.params !== undefined);
     if (matching.length === 0) throw new NotFoundError(`no route for ${request.method} ${request.path}`, 'route_not_found');
     const hit = matching.find((m) => m.r.method === request.method.toUpperCase());
     if (hit === undefined) {

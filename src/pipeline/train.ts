@@ -10,7 +10,8 @@ import { exportStandalone } from '../head/exportStandalone.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry, newVersionId } from '../registry/ModelRegistry.js';
-import { buildReportInput } from '../report/reportInput.js';
+import { MISCLASSIFIED_FILE, type MisclassifiedList } from '../registry/misclassified.js';
+import { buildReportInput, selectMisclassified } from '../report/reportInput.js';
 import { renderReport } from '../report/renderReport.js';
 import { encodeOutOfDomain, fitOutOfDomain } from '../transfer/outOfDomain.js';
 import { assessDataset, type TransferAssessment } from '../transfer/assess.js';
@@ -120,12 +121,12 @@ export async function trainDataset(
     ...(assessment ? { assessment: summarizeAssessment(assessment), ...(assessment.learningCurve ? { learningCurve: assessment.learningCurve } : {}) } : {}),
     files: { head: 'head.onnx', ...(files['standalone.onnx'] ? { standalone: 'standalone.onnx' } : {}) },
   };
+  const rows = { keys: data.keys, labels: data.labels, classNames: head.classNames, oofProbabilities: head.oofProbabilities };
+  // Every out-of-fold mistake (the report shows a capped few): the console's list of images to fix.
+  const { selected, total } = selectMisclassified(rows, Number.POSITIVE_INFINITY);
+  files[MISCLASSIFIED_FILE] = new TextEncoder().encode(JSON.stringify({ total, items: selected } satisfies MisclassifiedList));
   if (options.report ?? true) {
-    const input = await buildReportInput(
-      store,
-      { ...manifest, dataset, version, createdAt: new Date().toISOString() },
-      { keys: data.keys, labels: data.labels, classNames: head.classNames, oofProbabilities: head.oofProbabilities },
-    );
+    const input = await buildReportInput(store, { ...manifest, dataset, version, createdAt: new Date().toISOString() }, rows);
     files['report.html'] = new TextEncoder().encode(renderReport(input));
     manifest.files.report = 'report.html';
   }

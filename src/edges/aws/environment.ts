@@ -9,6 +9,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { HeadstartError } from '../../errors.js';
 import { BatchJobRunner } from '../../adapters/aws/BatchJobRunner.js';
 import { S3ObjectStore } from '../../adapters/aws/S3ObjectStore.js';
+import { S3UploadTarget } from '../../adapters/aws/S3UploadTarget.js';
 import { Backbone } from '../../backbone/Backbone.js';
 import { DEFAULT_BACKBONE } from '../../backbone/catalogue.js';
 import type { Device } from '../../backend/onnx.js';
@@ -22,6 +23,11 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
 export function s3Store(env: NodeJS.ProcessEnv = process.env): S3ObjectStore {
   // AWS_ENDPOINT_URL_S3 lets the same wiring talk to moto_server in tests; the SDK reads it itself.
   return new S3ObjectStore(new S3Client({ forcePathStyle: env["S3_FORCE_PATH_STYLE"] === "true" }), requireEnv("BUCKET", env));
+}
+
+/** Presigned PUT URLs into the same bucket, for the console's uploads (bytes never pass through Lambda). */
+export function s3UploadTarget(env: NodeJS.ProcessEnv = process.env): S3UploadTarget {
+  return new S3UploadTarget(new S3Client({ forcePathStyle: env['S3_FORCE_PATH_STYLE'] === 'true' }), requireEnv('BUCKET', env));
 }
 
 export function batchJobRunner(store: S3ObjectStore, env: NodeJS.ProcessEnv = process.env): BatchJobRunner {

@@ -9,7 +9,7 @@ export function toHttpRequest(event: APIGatewayProxyEventV2): HttpRequest {
   const headers: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(event.headers ?? {})) headers[name.toLowerCase()] = value;
   const body = event.body === undefined ? new Uint8Array(0) : new Uint8Array(Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8'));
-  return { method: event.requestContext.http.method, path: event.rawPath, headers, body };
+  return { method: event.requestContext.http.method, path: event.rawPath, ...(event.rawQueryString ? { query: event.rawQueryString } : {}), headers, body };
 }
 
 export function toApiGatewayResult(response: HttpResponse): APIGatewayProxyStructuredResultV2 {
