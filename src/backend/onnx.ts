@@ -26,6 +26,11 @@ export interface SessionOptions {
   device?: Device;
   /** Threads for one operator; onnxruntime's default is one per core. */
   intraOpThreads?: number;
+  /**
+   * Bytes of initializers the model stores as external data, by the location it names. The session
+   * keeps its own copy (on the device for the CUDA provider), so these can be dropped after create.
+   */
+  externalData?: ReadonlyArray<{ path: string; data: Uint8Array }>;
 }
 
 export function float32(data: Float32Array, dims: readonly number[]): Tensor<Float32Array> {
@@ -57,6 +62,7 @@ export class OnnxSession {
       executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
       graphOptimizationLevel: 'all',
       ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+      ...(options.externalData ? { externalData: options.externalData.map((e) => ({ path: e.path, data: e.data })) } : {}),
     };
     try {
       const session =

@@ -97,6 +97,24 @@ export function initializer(
   return t;
 }
 
+/**
+ * A constant tensor whose bytes are not in the model but supplied when the session opens (the
+ * `externalData` session option), so a large matrix is never encoded into the protobuf.
+ */
+export function externalInitializer(name: string, type: ElemType, dims: readonly number[], location: string, byteLength: number): TensorProto {
+  return {
+    name,
+    dims: [...dims],
+    dataType: ELEM[type],
+    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    externalData: [
+      { key: 'location', value: location },
+      { key: 'offset', value: '0' },
+      { key: 'length', value: String(byteLength) },
+    ],
+  };
+}
+
 export interface GraphSpec {
   name: string;
   nodes: NodeProto[];

@@ -31,6 +31,13 @@ export interface TrainOptions {
   threads?: number;
   /** Iteration cap of each L-BFGS fit. */
   maxIterations?: number;
+  /** Element type of the products over the rows; default float32 (trainHead.DEFAULT_DTYPE). */
+  dtype?: 'float32' | 'float64';
+  /**
+   * Where the matrix lives between loss evaluations (foldLoss.ts): fed per run (CPU default) or
+   * stored in the session, on the device for CUDA (CUDA default).
+   */
+  placement?: 'fed' | 'resident';
 }
 
 /** One dense layer: `out = in @ weights + bias`, weights row-major [inputs, outputs]. */
@@ -63,11 +70,20 @@ export interface LambdaScore {
 export interface TrainingSettings {
   kind: HeadKind;
   hidden: number;
+  /** Every lambda fitted, strongest first. */
   lambdas: number[];
+  /** How they were chosen (cvPlan.ts). */
+  lambdaSearch: string;
   foldsRequested: number;
   folds: number;
   seed: number;
+  /** Where the graphs ran. */
   device: Device;
+  deviceRequested: Device;
+  /** Set when CUDA was asked for but the run fell back to the CPU: why. */
+  deviceFallback?: string;
+  dtype: 'float32' | 'float64';
+  placement: 'fed' | 'resident';
   /** onnxruntime intra-op threads; 0 = onnxruntime's default. */
   threads: number;
   maxIterations: number;

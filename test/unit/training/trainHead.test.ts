@@ -66,8 +66,9 @@ describe('trainHead', () => {
     expect(head.metrics.n).toBe(60);
     expect(head.metrics.accuracy).toBeGreaterThan(0.8);
 
-    // The final fit starts from zero weights, where the loss is log K, and never goes up.
-    expect(head.trainingCurve[0]).toBeCloseTo(Math.log(3), 12);
+    // The final fit starts from zero weights, where the loss is log K (each row's term computed in
+    // float32, summed in float64), and never goes up.
+    expect(head.trainingCurve[0]).toBeCloseTo(Math.log(3), 6);
     for (let i = 1; i < head.trainingCurve.length; i++) expect(head.trainingCurve[i]).toBeLessThanOrEqual(head.trainingCurve[i - 1] as number);
     expect(head.finalFit.reason === 'gradient' || head.finalFit.reason === 'function').toBe(true);
     expect(head.timings.totalMs).toBeGreaterThan(0);
