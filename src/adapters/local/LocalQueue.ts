@@ -1,5 +1,7 @@
 /**
- * An in-process queue that plays SQS plus a Lambda event source mapping, for the local runtime.
+ * A queue that plays SQS plus a Lambda event source mapping for the local runtime, kept in the home's
+ * SQLite file so any number of processes on one HEADSTART_HOME share it safely: a message is sent
+ * by one commit and received by one transaction, so exactly one consumer holds each delivery.
  *
  * What it keeps from SQS, because the handlers are written for it:
  * - at-least-once delivery in batches, with a receive count per message;
@@ -9,15 +11,13 @@
  * - a dead-letter list: a message received `maxReceives` times without success is moved there
  *   instead of being delivered again, and stays inspectable (and redrivable).
  *
- * With `LocalQueue.open(file)` the queue state is kept in a JSON file, rewritten atomically (temp
- * file + rename) after changes, writes coalesced; `send` resolves once its message is on disk, so
- * work accepted before a crash is delivered after a restart (received-but-unfinished messages come
- * back as visible, as they would after their visibility timeout).
+ * Each delivery names its consumer (pid + a per-queue id): when a consumer stops, or a process is
+ * found dead at the next open, its unfinished deliveries become visible again at once instead of
+ * after their timeout. Each change is one small statement: nothing grows with the queue's length.
  */
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { describeError, HeadstartError } from '../../errors.js';
+import { openHomeDatabase, type Sqlite } from './HomeDatabase.js';
 
 export interface QueueMessage {
   id: string;
@@ -42,7 +42,10 @@ export interface ConsumerOptions {
   visibilityTimeoutMs?: number;
   /** Deliveries before a message goes to the dead-letter list instead. Default 5. */
   maxReceives?: number;
-  /** The longest an idle consumer sleeps before looking for messages again; a send wakes it at once. Default 1 s. */
+  /**
+   * The longest an idle consumer sleeps before looking for messages again; a send from this process
+   * wakes it at once, a send from another process is seen at the next poll. Default 1 s.
+   */
   pollIntervalMs?: number;
   /** Batches handled at the same time. Default 1. */
   concurrency?: number;
@@ -51,10 +54,15 @@ export interface ConsumerOptions {
 }
 
 export interface LocalQueueOptions {
-  /** Where errors go that no caller can receive (a handler that threw, a failed background write). */
+  /** Where errors go that no caller can receive (a handler that threw). */
   onError?: (error: unknown) => void;
   /** The clock, for tests. */
   now?: () => number;
+}
+
+export interface SendOptions {
+  /** Dataset the message concerns, so pending work can be counted per dataset. */
+  dataset?: string;
 }
 
 export interface QueueStats {
@@ -65,21 +73,11 @@ export interface QueueStats {
   dead: number;
 }
 
-interface Entry {
+interface MessageRow {
   id: string;
   body: string;
-  receiveCount: number;
-  sentAt: string;
-  /** Epoch ms from which the message may be delivered. */
-  visibleAt: number;
-  /** Set per delivery; only the latest delivery's outcome counts (like an SQS receipt handle). */
-  receipt?: string;
-}
-
-interface StateFile {
-  version: 1;
-  messages: QueueMessage[];
-  dead: QueueMessage[];
+  receive_count: number;
+  sent_at: string;
 }
 
 const DEFAULTS: Required<ConsumerOptions> = {
@@ -91,52 +89,57 @@ const DEFAULTS: Required<ConsumerOptions> = {
   retryDelayMs: 0,
 };
 
+/** How often `idle()` looks at the table when the work is being done by another process. */
+const IDLE_POLL_MS = 50;
+
 export class LocalQueue {
-  private readonly entries = new Map<string, Entry>();
-  private readonly dead: QueueMessage[] = [];
   private readonly onError: (error: unknown) => void;
   private readonly now: () => number;
-  private statePath: string | undefined;
+  /** This queue's name on the deliveries it holds. */
+  private readonly owner = `${process.pid}:${randomUUID()}`;
+  private readonly ownsDb: boolean;
 
   private consumer: { handler: BatchHandler; options: Required<ConsumerOptions> } | undefined;
   private loop: Promise<void> | undefined;
   private readonly activeBatches = new Set<Promise<void>>();
   private wakeUp: (() => void) | undefined;
-  private idleWaiters: Array<() => void> = [];
 
-  private dirty = false;
-  private flushing: Promise<void> | undefined;
-
-  constructor(options: LocalQueueOptions = {}) {
+  /** A queue in `db` (the home database), or in a private in-memory database. */
+  constructor(
+    options: LocalQueueOptions & { db?: Sqlite } = {},
+    private readonly db: Sqlite = options.db ?? openHomeDatabase(':memory:'),
+  ) {
+    this.ownsDb = options.db === undefined;
     this.onError = options.onError ?? ((error) => console.error(`local queue: ${describeError(error)}`));
     this.now = options.now ?? Date.now;
+    this.releaseDeadOwners();
   }
 
-  /** A queue whose state lives in `file` (created on first change); loads what a previous run left. */
+  /** A queue kept in the SQLite file `file` (created on first use): what a previous run left is there. */
   static async open(file: string, options: LocalQueueOptions = {}): Promise<LocalQueue> {
-    const queue = new LocalQueue(options);
-    queue.statePath = path.resolve(file);
-    let text: string | undefined;
+    let db: Sqlite;
     try {
-      text = await fs.readFile(queue.statePath, 'utf8');
+      db = openHomeDatabase(file);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // Refuse rather than start empty: pending work would be lost silently.
+      throw new HeadstartError(`local queue state ${file} is not a headstart database (${describeError(error)}); move it aside to start with an empty queue`, 'queue_state_invalid', 500, {
+        cause: error,
+        context: { file },
+      });
     }
-    if (text !== undefined) {
-      const state = parseState(text, queue.statePath);
-      for (const message of state.messages) queue.entries.set(message.id, { ...message, visibleAt: 0 });
-      queue.dead.push(...state.dead);
-    }
+    const queue = new LocalQueue({ ...options, db });
+    (queue as { ownsDb: boolean }).ownsDb = true;
     return queue;
   }
 
-  /** Queues a message; resolves with its id once it is stored (on disk, for a persistent queue). */
-  async send(body: string): Promise<string> {
+  /** Queues a message; resolves with its id once it is committed. */
+  async send(body: string, options: SendOptions = {}): Promise<string> {
     if (typeof body !== 'string') throw new TypeError('a queue message body must be a string');
     const id = randomUUID();
-    this.entries.set(id, { id, body, receiveCount: 0, sentAt: new Date(this.now()).toISOString(), visibleAt: 0 });
+    this.db
+      .prepare('INSERT INTO messages (id, body, dataset, sent_at, visible_at) VALUES (?, ?, ?, ?, 0)')
+      .run(id, body, options.dataset ?? null, new Date(this.now()).toISOString());
     this.wake();
-    await this.persist();
     return id;
   }
 
@@ -152,7 +155,7 @@ export class LocalQueue {
     this.loop = this.run();
   }
 
-  /** Stops receiving, waits for the batches being handled to finish, and writes the state. */
+  /** Stops receiving, waits for the batches being handled, and hands back deliveries it still holds. */
   async stop(): Promise<void> {
     const loop = this.loop;
     this.consumer = undefined;
@@ -160,44 +163,77 @@ export class LocalQueue {
     this.wake();
     await loop;
     await Promise.all(this.activeBatches);
-    await this.persist();
+    if (!this.db.open) return;
+    this.db.prepare('UPDATE messages SET visible_at = 0, owner = NULL, receipt = NULL WHERE owner = ? AND dead = 0').run(this.owner);
+  }
+
+  /** Stops and closes the database if this queue opened it. */
+  async close(): Promise<void> {
+    await this.stop();
+    if (this.ownsDb && this.db.open) this.db.close();
   }
 
   /**
-   * Resolves once no message is waiting or being handled (dead letters do not count). It waits for
-   * a consumer to do the work: with no consumer started it resolves only when the queue is empty.
+   * Resolves once no message is waiting or being handled (dead letters do not count), by whichever
+   * process. With no consumer anywhere it resolves only when the queue is empty.
    */
-  idle(): Promise<void> {
-    if (this.entries.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  async idle(): Promise<void> {
+    while (this.live() > 0) await new Promise((resolve) => setTimeout(resolve, IDLE_POLL_MS));
+  }
+
+  /** Messages about `dataset` still to be handled (each distinct body once). */
+  pendingFor(dataset: string): number {
+    const row = this.db.prepare('SELECT COUNT(DISTINCT body) AS n FROM messages WHERE dataset = ? AND dead = 0').get(dataset) as { n: number };
+    return row.n;
   }
 
   /** The messages that were given up on, oldest first (copies). */
   deadLetters(): QueueMessage[] {
-    return this.dead.map((message) => ({ ...message }));
+    return this.db.prepare<[], MessageRow>('SELECT id, body, receive_count, sent_at FROM messages WHERE dead = 1 ORDER BY seq').all().map(toMessage);
   }
 
   /** Moves every dead letter back into the queue with a fresh receive count; returns how many. */
   async redriveDeadLetters(): Promise<number> {
-    const moved = this.dead.splice(0, this.dead.length);
-    for (const message of moved) this.entries.set(message.id, { ...message, receiveCount: 0, visibleAt: 0 });
+    const moved = this.db.prepare('UPDATE messages SET dead = 0, receive_count = 0, visible_at = 0, owner = NULL, receipt = NULL WHERE dead = 1').run().changes;
     this.wake();
-    await this.persist();
-    return moved.length;
+    return moved;
   }
 
   stats(): QueueStats {
-    const now = this.now();
-    let visible = 0;
-    for (const entry of this.entries.values()) if (entry.visibleAt <= now) visible++;
-    return { visible, invisible: this.entries.size - visible, dead: this.dead.length };
+    const row = this.db
+      .prepare(
+        `SELECT COALESCE(SUM(dead = 0 AND visible_at <= @now), 0) AS visible, COALESCE(SUM(dead = 0 AND visible_at > @now), 0) AS invisible,
+                COALESCE(SUM(dead = 1), 0) AS dead FROM messages`,
+      )
+      .get({ now: this.now() }) as QueueStats;
+    return { visible: row.visible, invisible: row.invisible, dead: row.dead };
+  }
+
+  private live(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM messages WHERE dead = 0').get() as { n: number }).n;
+  }
+
+  /** Deliveries held by processes that no longer run come back now, not after their timeout. */
+  private releaseDeadOwners(): void {
+    const owners = this.db.prepare<[], { owner: string }>('SELECT DISTINCT owner FROM messages WHERE owner IS NOT NULL AND dead = 0').all();
+    for (const { owner } of owners) {
+      const pid = Number.parseInt(owner, 10);
+      if (pid === process.pid || isRunning(pid)) continue;
+      this.db.prepare('UPDATE messages SET visible_at = 0, owner = NULL, receipt = NULL WHERE owner = ?').run(owner);
+    }
   }
 
   private async run(): Promise<void> {
     while (this.consumer) {
       const { options } = this.consumer;
       while (this.consumer && this.activeBatches.size < options.concurrency) {
-        const batch = this.receive(options);
+        let batch: Array<{ message: QueueMessage; receipt: string }>;
+        try {
+          batch = this.receive(options);
+        } catch (error) {
+          this.onError(error);
+          break;
+        }
         if (batch.length === 0) break;
         const handling = this.handle(this.consumer.handler, batch);
         this.activeBatches.add(handling);
@@ -206,33 +242,28 @@ export class LocalQueue {
           this.wake();
         });
       }
-      this.settleIdle();
       if (!this.consumer) break;
       await this.sleep(this.nextWakeDelay(options));
     }
   }
 
-  /** Takes up to a batch of visible messages, moving those received too often to the dead letters. */
+  /** Takes up to a batch of visible messages in one transaction, dead-lettering those received too often. */
   private receive(options: Required<ConsumerOptions>): Array<{ message: QueueMessage; receipt: string }> {
     const now = this.now();
-    const batch: Array<{ message: QueueMessage; receipt: string }> = [];
-    let changed = false;
-    for (const entry of this.entries.values()) {
-      if (batch.length >= options.batchSize) break;
-      if (entry.visibleAt > now) continue;
-      changed = true;
-      if (entry.receiveCount >= options.maxReceives) {
-        this.entries.delete(entry.id);
-        this.dead.push(toMessage(entry));
-        continue;
-      }
-      entry.receiveCount += 1;
-      entry.visibleAt = now + options.visibilityTimeoutMs;
-      entry.receipt = randomUUID();
-      batch.push({ message: toMessage(entry), receipt: entry.receipt });
-    }
-    if (changed) this.persistInBackground();
-    return batch;
+    return this.db
+      .transaction(() => {
+        this.db.prepare('UPDATE messages SET dead = 1, owner = NULL, receipt = NULL WHERE dead = 0 AND visible_at <= ? AND receive_count >= ?').run(now, options.maxReceives);
+        const rows = this.db
+          .prepare<[number, number], MessageRow>('SELECT id, body, receive_count, sent_at FROM messages WHERE dead = 0 AND visible_at <= ? ORDER BY seq LIMIT ?')
+          .all(now, options.batchSize);
+        const deliver = this.db.prepare('UPDATE messages SET receive_count = receive_count + 1, visible_at = ?, receipt = ?, owner = ? WHERE id = ?');
+        return rows.map((row) => {
+          const receipt = randomUUID();
+          deliver.run(now + options.visibilityTimeoutMs, receipt, this.owner, row.id);
+          return { message: toMessage({ ...row, receive_count: row.receive_count + 1 }), receipt };
+        });
+      })
+      .immediate();
   }
 
   private async handle(handler: BatchHandler, batch: Array<{ message: QueueMessage; receipt: string }>): Promise<void> {
@@ -245,32 +276,27 @@ export class LocalQueue {
       this.onError(error);
       return;
     }
+    if (!this.db.open) return;
     const failed = new Set(result.failedIds);
-    const retryDelayMs = this.consumer?.options.retryDelayMs ?? 0;
-    for (const { message, receipt } of batch) {
-      const entry = this.entries.get(message.id);
-      // A stale receipt: the timeout ran out and the message was delivered again meanwhile.
-      if (!entry || entry.receipt !== receipt) continue;
-      if (failed.has(message.id)) {
-        entry.visibleAt = this.now() + retryDelayMs;
-        entry.receipt = undefined;
-      } else {
-        this.entries.delete(message.id);
-      }
-    }
-    this.persistInBackground();
-    this.settleIdle();
+    const retryAt = this.now() + (this.consumer?.options.retryDelayMs ?? 0);
+    // A stale receipt (the timeout ran out and the message was delivered again) matches no row.
+    const remove = this.db.prepare('DELETE FROM messages WHERE id = ? AND receipt = ?');
+    const retry = this.db.prepare('UPDATE messages SET visible_at = ?, receipt = NULL, owner = NULL WHERE id = ? AND receipt = ?');
+    this.db
+      .transaction(() => {
+        for (const { message, receipt } of batch) {
+          if (failed.has(message.id)) retry.run(retryAt, message.id, receipt);
+          else remove.run(message.id, receipt);
+        }
+      })
+      .immediate();
   }
 
-  /**
-   * Until the next invisible message turns visible, at most the poll interval. Visible messages left
-   * over mean every batch slot is busy: a finishing batch wakes the loop, so they do not count.
-   */
+  /** Until the next invisible message turns visible, at most the poll interval. */
   private nextWakeDelay(options: Required<ConsumerOptions>): number {
     const now = this.now();
-    let delay = options.pollIntervalMs;
-    for (const entry of this.entries.values()) if (entry.visibleAt > now) delay = Math.min(delay, entry.visibleAt - now);
-    return delay;
+    const row = this.db.prepare('SELECT MIN(visible_at) AS next FROM messages WHERE dead = 0 AND visible_at > ?').get(now) as { next: number | null };
+    return row.next === null ? options.pollIntervalMs : Math.max(0, Math.min(options.pollIntervalMs, row.next - now));
   }
 
   private sleep(ms: number): Promise<void> {
@@ -279,8 +305,8 @@ export class LocalQueue {
         this.wakeUp = undefined;
         resolve();
       }, ms);
-      // An empty queue must not keep the process alive if the caller forgets stop().
-      if (this.entries.size === 0) timer.unref();
+      // A consumer must not keep the process alive if the caller forgets stop().
+      timer.unref();
       this.wakeUp = () => {
         clearTimeout(timer);
         this.wakeUp = undefined;
@@ -292,93 +318,23 @@ export class LocalQueue {
   private wake(): void {
     this.wakeUp?.();
   }
-
-  private settleIdle(): void {
-    if (this.entries.size !== 0 || this.idleWaiters.length === 0) return;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const resolve of waiters) resolve();
-  }
-
-  private persistInBackground(): void {
-    this.persist().catch(this.onError);
-  }
-
-  /** Resolves once a write that started after this call has finished (writes are coalesced). */
-  private persist(): Promise<void> {
-    if (!this.statePath) return Promise.resolve();
-    this.dirty = true;
-    this.flushing ??= this.flush(this.statePath);
-    return this.flushing;
-  }
-
-  private async flush(file: string): Promise<void> {
-    try {
-      while (this.dirty) {
-        this.dirty = false;
-        const state: StateFile = { version: 1, messages: [...this.entries.values()].map(toMessage), dead: this.dead };
-        try {
-          await writeAtomically(file, JSON.stringify(state));
-        } catch (error) {
-          this.dirty = true;
-          throw error;
-        }
-      }
-    } finally {
-      this.flushing = undefined;
-    }
-  }
 }
 
-function toMessage(entry: Entry): QueueMessage {
-  return { id: entry.id, body: entry.body, receiveCount: entry.receiveCount, sentAt: entry.sentAt };
+function toMessage(row: MessageRow): QueueMessage {
+  return { id: row.id, body: row.body, receiveCount: row.receive_count, sentAt: row.sent_at };
 }
 
 function dropUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-async function writeAtomically(file: string, text: string): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.${randomUUID()}.tmp`;
+function isRunning(pid: number): boolean {
+  if (!(pid > 0)) return false;
   try {
-    const handle = await fs.open(temp, 'w');
-    try {
-      await handle.writeFile(text);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(temp, file);
+    process.kill(pid, 0);
+    return true;
   } catch (error) {
-    await fs.rm(temp, { force: true });
-    throw error;
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-function parseState(text: string, file: string): StateFile {
-  const fail = (why: string, cause?: unknown): never => {
-    // Refuse rather than start empty: pending work would be lost silently.
-    throw new HeadstartError(`local queue state ${file} ${why}; move it aside to start with an empty queue`, 'queue_state_invalid', 500, {
-      cause,
-      context: { file },
-    });
-  };
-  let state: unknown;
-  try {
-    state = JSON.parse(text);
-  } catch (error) {
-    fail('is not valid JSON', error);
-  }
-  const isMessage = (m: unknown): m is QueueMessage =>
-    typeof m === 'object' &&
-    m !== null &&
-    typeof (m as QueueMessage).id === 'string' &&
-    typeof (m as QueueMessage).body === 'string' &&
-    Number.isInteger((m as QueueMessage).receiveCount) &&
-    typeof (m as QueueMessage).sentAt === 'string';
-  const s = state as Partial<StateFile> | null;
-  if (!s || s.version !== 1 || !Array.isArray(s.messages) || !Array.isArray(s.dead)) fail('is not a version 1 queue state');
-  if (!s!.messages!.every(isMessage) || !s!.dead!.every(isMessage)) fail('holds a malformed message');
-  return s as StateFile;
 }

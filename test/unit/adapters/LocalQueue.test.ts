@@ -1,6 +1,8 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { objectEventMessageBody, parseLocalEventMessages } from '../../../src/adapters/local/localEvents.js';
 import { LocalQueue, type BatchHandler, type QueueMessage } from '../../../src/adapters/local/LocalQueue.js';
@@ -216,15 +218,16 @@ describe('LocalQueue persisted to a file', () => {
   });
 
   it('keeps sent, unfinished and dead messages across a restart', async () => {
-    const file = path.join(dir, 'state', 'extract-queue.json');
+    const file = path.join(dir, 'state', 'headstart.db');
     const first = await LocalQueue.open(file, { onError: () => undefined });
     for (const body of ['done', 'pending 1', 'pending 2', 'poison']) await first.send(body);
-    // Only what was sent is on disk so far: a crash now would lose nothing.
-    const onDisk = JSON.parse(await fs.readFile(file, 'utf8')) as { messages: QueueMessage[] };
-    expect(onDisk.messages.map((m) => m.body)).toEqual(['done', 'pending 1', 'pending 2', 'poison']);
+    // What was sent is committed: another process opening the file sees it at once.
+    const peek = await LocalQueue.open(file);
+    expect(peek.stats()).toEqual({ visible: 4, invisible: 0, dead: 0 });
+    await peek.close();
 
     // 'done' is deleted, 'poison' fails until it is a dead letter, and the pending ones crash their
-    // handler: they stay invisible (as if still being worked on) until the stop, like a crash.
+    // handler: they stay invisible (as if still being worked on) until the stop hands them back.
     first.start(
       async (batch) => {
         const [message] = batch;
@@ -234,7 +237,7 @@ describe('LocalQueue persisted to a file', () => {
       { ...FAST, visibilityTimeoutMs: 60_000, maxReceives: 2, batchSize: 1 },
     );
     await until(() => JSON.stringify(first.stats()) === JSON.stringify({ visible: 0, invisible: 2, dead: 1 }));
-    await first.stop();
+    await first.close();
 
     const second = await LocalQueue.open(file);
     expect(second.deadLetters()).toMatchObject([{ body: 'poison', receiveCount: 2 }]);
@@ -245,7 +248,7 @@ describe('LocalQueue persisted to a file', () => {
       return { failedIds: [] };
     }, FAST);
     await second.idle();
-    await second.stop();
+    await second.close();
     // Receive counts survive the restart, and 'done' never comes back.
     expect(deliveries).toEqual([
       ['pending 1', 2],
@@ -253,23 +256,48 @@ describe('LocalQueue persisted to a file', () => {
     ]);
     const third = await LocalQueue.open(file);
     expect(third.stats()).toEqual({ visible: 0, invisible: 0, dead: 1 });
-    expect((await fs.readdir(path.dirname(file))).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    await third.close();
   });
 
-  it('coalesces the writes of many concurrent sends and loses none', async () => {
-    const file = path.join(dir, 'q.json');
+  it('loses none of many concurrent sends', async () => {
+    const file = path.join(dir, 'q.db');
     const queue = await LocalQueue.open(file);
     await Promise.all(Array.from({ length: 200 }, (_, i) => queue.send(`m${i}`)));
     const reopened = await LocalQueue.open(file);
     expect(reopened.stats().visible).toBe(200);
+    await Promise.all([queue.close(), reopened.close()]);
+  });
+
+  it('gives a delivery held by a process that died back at the next open, not after its timeout', async () => {
+    const file = path.join(dir, 'q.db');
+    const queue = await LocalQueue.open(file);
+    await queue.send('held');
+    // A delivery as a killed process leaves it: invisible for an hour, owned by a pid that has exited.
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const db = new Database(file);
+    db.prepare('UPDATE messages SET receive_count = 1, visible_at = ?, owner = ?').run(Date.now() + 3_600_000, `${dead}:x`);
+    db.close();
+    expect(queue.stats()).toEqual({ visible: 0, invisible: 1, dead: 0 });
+    const next = await LocalQueue.open(file);
+    expect(next.stats()).toEqual({ visible: 1, invisible: 0, dead: 0 });
+    await Promise.all([queue.close(), next.close()]);
+  });
+
+  it('counts pending messages per dataset, each distinct body once', async () => {
+    const queue = new LocalQueue();
+    await queue.send('a', { dataset: 'ants' });
+    await queue.send('a', { dataset: 'ants' });
+    await queue.send('b', { dataset: 'ants' });
+    await queue.send('c', { dataset: 'bees' });
+    expect([queue.pendingFor('ants'), queue.pendingFor('bees'), queue.pendingFor('wasps')]).toEqual([2, 1, 0]);
+    await queue.close();
   });
 
   it('refuses a state file it cannot read instead of starting empty', async () => {
-    const file = path.join(dir, 'q.json');
-    await fs.writeFile(file, '{"version":1,"messages":[{"id":1}],"dead":[]}');
+    const file = path.join(dir, 'q.db');
+    await fs.writeFile(file, '{not a database, but some bytes that are long enough to look like a header............................}');
     await expect(LocalQueue.open(file)).rejects.toBeInstanceOf(HeadstartError);
-    await fs.writeFile(file, '{not json');
-    await expect(LocalQueue.open(file)).rejects.toThrow(/is not valid JSON/);
+    await expect(LocalQueue.open(file)).rejects.toThrow(/is not a headstart database/);
   });
 });
 
