@@ -131,7 +131,7 @@ async function main(): Promise<void> {
     train.forEach((item, i) => embeddings.set(item.embedding as Float32Array, i * d));
     for (const method of methods) {
       const started = performance.now();
-      const model = fitOutOfDomain({ embeddings, dims: [train.length, d], labels, folds }, { method, falseAlarmRate });
+      const model = await fitOutOfDomain({ embeddings, dims: [train.length, d], labels, folds }, { method, falseAlarmRate });
       const fitMs = performance.now() - started;
       const detected = Object.fromEntries(DATASETS.map((o) => [o.name, o.name === ds.name ? NaN : rate(model, splits.get(o.name)!.all)]));
       const photoScores = scoreOutOfDomain(model, photos.map((p) => p.embedding as Float32Array));

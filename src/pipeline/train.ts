@@ -88,10 +88,15 @@ export async function trainDataset(
   }
 
   // Out-of-domain calibration on out-of-fold scores: a stated 5% false-alarm rate on held-out images.
-  const ood = encodeOutOfDomain(fitOutOfDomain({ embeddings: data.embeddings, dims: data.dims, labels: data.labels, folds: head.folds }));
+  const ood = encodeOutOfDomain(await fitOutOfDomain({ embeddings: data.embeddings, dims: data.dims, labels: data.labels, folds: head.folds }));
   files[ood.manifest.reference.file] = ood.bytes;
 
-  const assessment = options.assessment ?? ((options.assess ?? true) ? await assessDataset(store, dataset, { ...TRAIN_ASSESSMENT, backbones: [backbone], seed: options.seed ?? 0, device: options.device ?? 'cpu' }) : undefined);
+  // The assessment samples from this run's matrix (no second load of the dataset's embeddings).
+  const assessment =
+    options.assessment ??
+    ((options.assess ?? true)
+      ? await assessDataset(store, dataset, { ...TRAIN_ASSESSMENT, backbones: [backbone], trainingData: { [backbone.id]: data }, seed: options.seed ?? 0, device: options.device ?? 'cpu' })
+      : undefined);
 
   const imagesPerLabel: Record<string, number> = {};
   for (const index of data.labels) {
@@ -112,6 +117,8 @@ export async function trainDataset(
       folds: head.settings.folds,
       lambdas: head.settings.lambdas,
       device: head.settings.device,
+      ...(head.settings.deviceFallback ? { deviceFallback: head.settings.deviceFallback } : {}),
+      dtype: head.settings.dtype,
       durationMs: Date.now() - started,
       imagesPerLabel,
       curve: head.trainingCurve,

@@ -11,6 +11,8 @@ export interface JobState {
   /** The published model version when the job succeeded. */
   version?: string;
   error?: string;
+  /** Set when the job asked for CUDA and trained on the CPU instead: why. */
+  deviceFallback?: string;
   submittedAt: string;
   updatedAt: string;
 }

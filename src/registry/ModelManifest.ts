@@ -38,7 +38,12 @@ export interface ModelManifest {
     seed: number;
     folds: number;
     lambdas: number[];
+    /** Where the head was trained ('cpu' or 'cuda'). */
     device: string;
+    /** Set when CUDA was asked for and the run fell back to the CPU: why. */
+    deviceFallback?: string;
+    /** Element type of the products over the rows ('float32' unless asked otherwise). */
+    dtype?: string;
     durationMs: number;
     imagesPerLabel: Record<string, number>;
     curve: number[];

@@ -5,11 +5,13 @@
  * all on exactly the same images. The verdict (verdict.ts) is about the backbone
  * {@link pickBackbone} would choose.
  *
- * Embeddings come from the embedding cache. A backbone other than the one extraction used has no
- * cached embeddings yet: they are computed here from the source images in the store and cached
- * under that backbone's id, so a later `train --backbone <it>` finds them. The pixel baseline needs
- * the source images too; each is read once and checked against the content hash its record holds
- * (an object replaced after extraction is left out, not silently mixed in).
+ * The rows to assess are sampled first (at most `maxPerClass` per label, seeded) from the dataset's
+ * training matrix (the one a training run hands down, or the cached one of the first backbone that
+ * has it); only the sampled images are read. Embeddings come from that matrix or the embedding
+ * cache. A backbone other than the one extraction used has no cached embeddings yet: they are
+ * computed here from the sampled source images and cached under that backbone's id. The pixel
+ * baseline needs the source images too; each is read once and checked against the content hash
+ * its record holds (an object replaced after extraction is left out, not silently mixed in).
  *
  * Protocol shared by every arm: trainHead's linear head, the same folds (same seed), the same
  * lambda grid, the same class-balanced loss and L2-normalised inputs, so the only difference is the
@@ -24,7 +26,6 @@ import { Backbone, type BackboneLoadOptions } from '../backbone/Backbone.js';
 import { listBackbones, type BackboneLocation } from '../backbone/resolveBackbone.js';
 import type { Device } from '../backend/onnx.js';
 import { sha256Hex } from '../dataset/keys.js';
-import { isAccepted, readDatasetRecords } from '../dataset/records.js';
 import { EmbeddingCache } from '../embeddings/EmbeddingCache.js';
 import { TrainingDataError } from '../errors.js';
 import { loadTrainingData, type TrainingData } from '../pipeline/trainingData.js';
@@ -50,8 +51,17 @@ export interface AssessOptions {
   backbones?: ReadonlyArray<AssessableBackbone | string>;
   /** Where named backbones are found (models folder, registered backbones). */
   location?: BackboneLocation;
-  /** Which images to assess: at most `maxPerClass` per label (a seeded sample); default all. */
+  /**
+   * Which images to assess: at most `maxPerClass` per label (a seeded sample, drawn from the list of
+   * rows before any image is read); default all.
+   */
   images?: { maxPerClass?: number };
+  /**
+   * Training matrices already loaded, by backbone id (a training run hands down its own): used
+   * instead of the store's embeddings, and its rows (deduplicated, with its exclusions) are the
+   * dataset's list of images. Backbones without one read the sampled rows from the cache.
+   */
+  trainingData?: Readonly<Record<string, TrainingData>>;
   seed?: number;
   folds?: number;
   lambdas?: readonly number[];
@@ -185,23 +195,70 @@ async function openBackbones(options: AssessOptions): Promise<{ loaded: LoadedBa
   return { loaded, skipped };
 }
 
+/** One image the assessment may use: its first key, content hash and label. */
+interface AssessRow {
+  key: string;
+  sha256: string;
+  label: string;
+}
+
+/** The dataset's usable rows (deduplicated, with what the matrix left out), read off its training matrix. */
+function datasetRows(data: TrainingData): { rows: AssessRow[]; excluded: ExcludedImage[] } {
+  const rows = data.keys.map((key, i) => ({ key, sha256: data.sha256s[i] as string, label: data.classNames[data.labels[i] as number] as string }));
+  return { rows, excluded: [...data.excluded] };
+}
+
 /**
- * One pass over the dataset's images: reads each distinct accepted image once, checks it is the
- * content its record names, turns it into pixel features, and embeds it with every backbone whose
- * cache lacks it.
+ * The training matrix that lists the dataset's rows: the caller's (a training run hands its own
+ * down), else the first assessed backbone whose embeddings of the dataset are cached (extraction's).
+ */
+async function listingMatrix(store: ObjectStore, dataset: string, backbones: readonly AssessableBackbone[], given: ReadonlyMap<string, TrainingData>): Promise<{ id: string; data: TrainingData }> {
+  for (const b of backbones) {
+    const data = given.get(b.id);
+    if (data) return { id: b.id, data };
+  }
+  let firstError: unknown;
+  for (const b of backbones) {
+    try {
+      return { id: b.id, data: await loadTrainingData(store, dataset, b.id) };
+    } catch (error) {
+      if (!(error instanceof TrainingDataError)) throw error;
+      firstError ??= error;
+    }
+  }
+  throw firstError;
+}
+
+/** At most `maxPerClass` rows per label, a seeded sample, kept in row order (all rows when undefined). */
+function sampleRows(rows: AssessRow[], maxPerClass: number | undefined, seed: number): AssessRow[] {
+  if (maxPerClass === undefined) return rows;
+  const random = createRandom(seed);
+  const keep = new Set<number>();
+  const byLabel = new Map<string, number[]>();
+  rows.forEach((r, i) => {
+    const group = byLabel.get(r.label);
+    if (group) group.push(i);
+    else byLabel.set(r.label, [i]);
+  });
+  for (const label of [...byLabel.keys()].sort()) {
+    for (const i of shuffleInPlace(byLabel.get(label) as number[], random).slice(0, maxPerClass)) keep.add(i);
+  }
+  return rows.filter((_, i) => keep.has(i));
+}
+
+/**
+ * One pass over the sampled images (and no others): reads each once, checks it is the content its
+ * record names, turns it into pixel features, and embeds it with every backbone whose cache lacks
+ * it (unless the caller's training matrix already has it).
  */
 async function readImages(
   store: ObjectStore,
-  dataset: string,
+  images: readonly AssessRow[],
   backbones: AssessableBackbone[],
+  given: ReadonlyMap<string, Set<string>>,
   chunkSize: number,
   log: (message: string) => void,
 ): Promise<{ pixels: Map<string, Float32Array>; excluded: ExcludedImage[]; embeddedNow: Map<string, number> }> {
-  const records = (await readDatasetRecords(store, dataset)).filter(isAccepted);
-  const firstKey = new Map<string, string>();
-  for (const r of records) if (!firstKey.has(r.sha256)) firstKey.set(r.sha256, r.key);
-  const images = [...firstKey.entries()].map(([sha256, key]) => ({ sha256, key }));
-
   const cache = new EmbeddingCache(store);
   const pixels = new Map<string, Float32Array>();
   const excluded: ExcludedImage[] = [];
@@ -230,7 +287,8 @@ async function readImages(
     });
 
     for (const backbone of backbones) {
-      const cached = await mapLimit(present, 16, (p) => cache.has(backbone.id, p.sha256));
+      const known = given.get(backbone.id);
+      const cached = await mapLimit(present, 16, async (p) => known?.has(p.sha256) || (await cache.has(backbone.id, p.sha256)));
       const missing = present.filter((_, i) => !cached[i]);
       if (missing.length === 0) continue;
       const embeddings = await backbone.embedImages(missing.map((m) => m.bytes));
@@ -245,58 +303,22 @@ async function readImages(
   return { pixels, excluded, embeddedNow };
 }
 
-/** Rows every arm has, in the first backbone's (key) order, optionally sampled per class. */
-function commonRows(
-  data: TrainingData[],
-  pixels: Map<string, Float32Array>,
-  maxPerClass: number | undefined,
-  seed: number,
-): { shas: string[]; labels: string[]; keys: string[]; excluded: ExcludedImage[] } {
-  const first = data[0] as TrainingData;
-  const others = data.slice(1).map((d) => new Set(d.sha256s));
-  const excluded: ExcludedImage[] = [];
-  const rows: { sha: string; label: string; key: string }[] = [];
-  first.sha256s.forEach((sha, i) => {
-    const key = first.keys[i] as string;
-    if (!pixels.has(sha)) return; // already recorded as excluded by readImages
-    if (others.some((set) => !set.has(sha))) {
-      excluded.push({ key, reason: 'not embedded by every backbone assessed' });
-      return;
-    }
-    rows.push({ sha, label: first.classNames[first.labels[i] as number] as string, key });
-  });
-  // Images the first backbone lacks but others have are reported too.
-  const firstShas = new Set(first.sha256s);
-  for (const d of data.slice(1)) {
-    d.sha256s.forEach((sha, i) => {
-      if (!firstShas.has(sha)) excluded.push({ key: d.keys[i] as string, reason: 'not embedded by every backbone assessed' });
+/** The sampled rows' embeddings for one backbone: from the caller's matrix, else the cache (undefined: not embedded). */
+async function sampledEmbeddings(store: ObjectStore, backboneId: string, rows: readonly AssessRow[], given: TrainingData | undefined): Promise<(Float32Array | undefined)[]> {
+  if (given) {
+    const [, d] = given.dims;
+    const index = new Map(given.sha256s.map((sha, i) => [sha, i]));
+    return rows.map((r) => {
+      const i = index.get(r.sha256);
+      return i === undefined ? undefined : given.embeddings.subarray(i * d, (i + 1) * d);
     });
   }
-  if (maxPerClass === undefined) return { shas: rows.map((r) => r.sha), labels: rows.map((r) => r.label), keys: rows.map((r) => r.key), excluded };
-
-  const random = createRandom(seed);
-  const keep = new Set<number>();
-  const byLabel = new Map<string, number[]>();
-  rows.forEach((r, i) => {
-    const group = byLabel.get(r.label);
-    if (group) group.push(i);
-    else byLabel.set(r.label, [i]);
-  });
-  for (const label of [...byLabel.keys()].sort()) {
-    for (const i of shuffleInPlace(byLabel.get(label) as number[], random).slice(0, maxPerClass)) keep.add(i);
-  }
-  const kept = rows.filter((_, i) => keep.has(i));
-  return { shas: kept.map((r) => r.sha), labels: kept.map((r) => r.label), keys: kept.map((r) => r.key), excluded };
+  return new EmbeddingCache(store).getMany(backboneId, rows.map((r) => r.sha256));
 }
 
-function gatherBySha(data: TrainingData, shas: readonly string[]): Float32Array {
-  const [, d] = data.dims;
-  const index = new Map(data.sha256s.map((sha, i) => [sha, i]));
-  const out = new Float32Array(shas.length * d);
-  shas.forEach((sha, r) => {
-    const i = index.get(sha) as number;
-    out.set(data.embeddings.subarray(i * d, (i + 1) * d), r * d);
-  });
+function stack(vectors: readonly Float32Array[], d: number): Float32Array {
+  const out = new Float32Array(vectors.length * d);
+  vectors.forEach((v, r) => out.set(v, r * d));
   return out;
 }
 
@@ -334,16 +356,34 @@ export async function assessDataset(store: ObjectStore, dataset: string, options
   const { loaded, skipped } = await openBackbones(options);
   try {
     const backbones = loaded.map((l) => l.backbone);
-    const { pixels, excluded, embeddedNow } = await readImages(store, dataset, backbones, options.chunkSize ?? 64, log);
+    const given = new Map(Object.entries(options.trainingData ?? {}));
+    const listing = await listingMatrix(store, dataset, backbones, given);
+    given.set(listing.id, listing.data);
+    const listed = datasetRows(listing.data);
+    // Sample first: only the sampled images are read, hashed, decoded and embedded.
+    const sampled = sampleRows(listed.rows, maxPerClass, seed);
+    const givenShas = new Map([...given].map(([id, td]) => [id, new Set(td.sha256s)]));
+    const { pixels, excluded, embeddedNow } = await readImages(store, sampled, backbones, givenShas, options.chunkSize ?? 64, log);
     const read = performance.now();
 
-    const data = await Promise.all(backbones.map((b) => loadTrainingData(store, dataset, b.id)));
-    const firstExcluded = data[0]?.excluded ?? [];
-    const rows = commonRows(data, pixels, maxPerClass, seed);
-    const classNames = [...new Set(rows.labels)].sort();
-    const labels = Int32Array.from(rows.labels, (l) => classNames.indexOf(l));
+    const vectors = await Promise.all(backbones.map((b) => sampledEmbeddings(store, b.id, sampled, given.get(b.id))));
+    const notEmbedded: ExcludedImage[] = [];
+    const kept: AssessRow[] = [];
+    const keptVectors: Float32Array[][] = backbones.map(() => []);
+    sampled.forEach((row, i) => {
+      if (!pixels.has(row.sha256)) return; // already recorded as excluded by readImages
+      if (vectors.some((v) => v[i] === undefined)) {
+        notEmbedded.push({ key: row.key, reason: 'not embedded by every backbone assessed' });
+        return;
+      }
+      kept.push(row);
+      vectors.forEach((v, b) => (keptVectors[b] as Float32Array[]).push(v[i] as Float32Array));
+    });
+    const matrices = keptVectors.map((v) => ({ embeddings: stack(v, v[0]?.length ?? 0), dim: v[0]?.length ?? 0 }));
+    const classNames = [...new Set(kept.map((r) => r.label))].sort();
+    const labels = Int32Array.from(kept, (r) => classNames.indexOf(r.label));
     const classCounts = classNames.map((_, c) => labels.filter((l) => l === c).length);
-    const n = rows.shas.length;
+    const n = kept.length;
     if (classNames.length < 2 || classCounts.some((count) => count < 2)) {
       throw new TrainingDataError(`dataset "${dataset}" has too few images every arm can use to assess transfer: ${classNames.map((c, i) => `${c} ${classCounts[i]}`).join(', ') || 'none'}`, {
         context: { dataset, classes: Object.fromEntries(classNames.map((c, i) => [c, classCounts[i]])) },
@@ -352,7 +392,7 @@ export async function assessDataset(store: ObjectStore, dataset: string, options
 
     // Baseline: standardised pixels, the same head.
     const rawPixels = new Float32Array(n * PIXEL_FEATURES);
-    rows.shas.forEach((sha, r) => rawPixels.set(pixels.get(sha) as Float32Array, r * PIXEL_FEATURES));
+    kept.forEach((row, r) => rawPixels.set(pixels.get(row.sha256) as Float32Array, r * PIXEL_FEATURES));
     const standardizer = fitStandardizer(rawPixels, PIXEL_FEATURES);
     const standardized = standardize(rawPixels, PIXEL_FEATURES, standardizer);
     const t1 = performance.now();
@@ -366,9 +406,8 @@ export async function assessDataset(store: ObjectStore, dataset: string, options
 
     const scored = [];
     for (const [b, backbone] of backbones.entries()) {
-      const td = data[b] as TrainingData;
-      const embeddings = gatherBySha(td, rows.shas);
-      const dims: [number, number] = [n, td.dims[1]];
+      const { embeddings, dim } = matrices[b] as { embeddings: Float32Array; dim: number };
+      const dims: [number, number] = [n, dim];
       const s0 = performance.now();
       const score = logme(embeddings, dims, labels, classNames.length).score;
       const s1 = performance.now();
@@ -409,16 +448,16 @@ export async function assessDataset(store: ObjectStore, dataset: string, options
     if (options.learningCurve) {
       const c0 = performance.now();
       const index = backbones.findIndex((b) => b.id === chosen.id);
-      const td = data[index] as TrainingData;
+      const matrix = matrices[index] as { embeddings: Float32Array; dim: number };
       log(`learning curve with ${chosen.id}`);
       curve = await learningCurve(
-        { embeddings: gatherBySha(td, rows.shas), embeddingDim: td.dims[1], pixels: rawPixels, pixelDim: PIXEL_FEATURES, labels, classNames },
+        { embeddings: matrix.embeddings, embeddingDim: matrix.dim, pixels: rawPixels, pixelDim: PIXEL_FEATURES, labels, classNames },
         { seed, ...(options.device ? { device: options.device } : {}), ...(options.learningCurve === true ? {} : options.learningCurve) },
       );
       learningCurveMs = performance.now() - c0;
     }
     const seen = new Set<string>();
-    const allExcluded = [...excluded, ...firstExcluded, ...rows.excluded].filter((e) => (seen.has(e.key) ? false : (seen.add(e.key), true)));
+    const allExcluded = [...excluded, ...listed.excluded, ...notEmbedded].filter((e) => (seen.has(e.key) ? false : (seen.add(e.key), true)));
     return {
       dataset,
       n,

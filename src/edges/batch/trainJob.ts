@@ -27,8 +27,10 @@ export async function runTrainJob(input: TrainJobInput): Promise<JobState> {
   const running = await updateJob(store, base, { status: 'running' });
   try {
     const manifest = await trainDataset({ store, backbone: input.backbone }, dataset, { device: input.device });
-    const done = await updateJob(store, running, { status: 'succeeded', version: manifest.version });
-    input.log?.('training succeeded', { dataset, version: manifest.version, accuracy: manifest.metrics.accuracy, device: input.device });
+    const fallback = manifest.training.deviceFallback;
+    if (fallback) input.log?.('training fell back to the CPU', { dataset, requested: input.device, reason: fallback });
+    const done = await updateJob(store, running, { status: 'succeeded', version: manifest.version, ...(fallback ? { deviceFallback: fallback } : {}) });
+    input.log?.('training succeeded', { dataset, version: manifest.version, accuracy: manifest.metrics.accuracy, device: manifest.training.device, dtype: manifest.training.dtype });
     return done;
   } catch (error) {
     const failed = await updateJob(store, running, { status: 'failed', error: describeError(error) });
@@ -40,13 +42,13 @@ export async function runTrainJob(input: TrainJobInput): Promise<JobState> {
 /**
  * The Batch container's entry: DATASET from the job's container overrides, the job id from
  * AWS_BATCH_JOB_ID (set by Batch), BUCKET/BACKBONE/HEADSTART_MODELS from the job definition.
- * Uses CUDA when HEADSTART_DEVICE=cuda and the CUDA execution provider is installed, else the CPU.
+ * Uses CUDA when HEADSTART_DEVICE=cuda and the CUDA execution provider is installed, else the CPU;
+ * the trainer decides, so a fallback is logged and kept in the job record and model.json.
  */
 export async function trainJobFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { resolveDevice } = await import('../../backend/onnx.js');
   const { lazyBackbone, logger, requireEnv, s3Store } = await import('../aws/environment.js');
   const log = logger('headstart-train');
-  const device = resolveDevice(deviceFromEnv(env));
+  const device = deviceFromEnv(env);
   const job = await runTrainJob({
     store: s3Store(env),
     backbone: await lazyBackbone(env)(),

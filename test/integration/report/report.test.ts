@@ -62,7 +62,7 @@ beforeAll(async () => {
     });
     const labels = Int32Array.from(files, (f) => classNames.indexOf(f.label));
     const head = await trainHead({ embeddings, dims: [files.length, d], labels, classNames }, { folds: 5, lambdas: [1e-2, 1e-3, 1e-4] });
-    const ood = encodeOutOfDomain(fitOutOfDomain({ embeddings, dims: [files.length, d], labels, folds: head.folds }));
+    const ood = encodeOutOfDomain(await fitOutOfDomain({ embeddings, dims: [files.length, d], labels, folds: head.folds }));
 
     const { balancedAccuracy: _b, logLoss: _l, folds: _f, ...metrics } = head.metrics;
     const manifest: ModelManifest & Record<string, unknown> = {

@@ -80,8 +80,8 @@ describe('fitOutOfDomain / scoreOutOfDomain', () => {
   const far = clusters(20, [direction(d, [20, 21, 22])], 0.4, 3);
 
   for (const method of ['knn', 'centroid'] as const) {
-    it(`${method}: calibrates on out-of-fold scores and flags a new direction`, () => {
-      const model = fitOutOfDomain(train, { method, falseAlarmRate: 0.05 });
+    it(`${method}: calibrates on out-of-fold scores and flags a new direction`, async () => {
+      const model = await fitOutOfDomain(train, { method, falseAlarmRate: 0.05 });
       expect(model.calibration.rows).toBe(120);
       expect(model.calibration.folds).toBe(5);
       expect(model.calibration.oofFalseAlarmRate).toBeLessThanOrEqual(0.05);
@@ -95,7 +95,7 @@ describe('fitOutOfDomain / scoreOutOfDomain', () => {
     });
   }
 
-  it('scores each training row without its own fold (an exact copy in the same fold does not hide it)', () => {
+  it('scores each training row without its own fold (an exact copy in the same fold does not hide it)', async () => {
     const random = createRandom(9);
     const base = Array.from({ length: 20 }, () => Float32Array.from({ length: 8 }, () => random.next()));
     const rows = [...base, ...base];
@@ -104,24 +104,37 @@ describe('fitOutOfDomain / scoreOutOfDomain', () => {
     const labels = new Int32Array(rows.length);
     const sameFold = Int32Array.from(rows, (_, i) => (i % 20) % 4);
     const crossFold = Int32Array.from(rows, (_, i) => ((i % 20) + (i >= 20 ? 1 : 0)) % 4);
-    const leakFree = fitOutOfDomain({ embeddings, dims: [40, 8], labels, folds: sameFold }, { k: 1 });
-    const leaky = fitOutOfDomain({ embeddings, dims: [40, 8], labels, folds: crossFold }, { k: 1 });
+    const leakFree = await fitOutOfDomain({ embeddings, dims: [40, 8], labels, folds: sameFold }, { k: 1 });
+    const leaky = await fitOutOfDomain({ embeddings, dims: [40, 8], labels, folds: crossFold }, { k: 1 });
     expect(leakFree.calibration.quantiles[0]!.score).toBeGreaterThan(1e-3);
     // With the copy in another fold, every row finds itself (up to float16 rounding of the reference).
     expect(leaky.calibration.quantiles.at(-1)!.score).toBeLessThan(1e-3);
   });
 
-  it('caps the k-NN reference with a stratified subsample', () => {
+  it('caps the k-NN reference with a stratified subsample', async () => {
     const big = clusters(60, centres, 0.4, 4); // 180 rows
-    const model = fitOutOfDomain(big, { maxReferenceRows: 90 });
+    const model = await fitOutOfDomain(big, { maxReferenceRows: 90 });
     expect(model.referenceRows).toBe(90);
     expect(model.calibration.rows).toBe(180);
-    const again = fitOutOfDomain(big, { maxReferenceRows: 90 });
+    const again = await fitOutOfDomain(big, { maxReferenceRows: 90 });
     expect(again.threshold).toBe(model.threshold);
   });
 
-  it('round-trips through model.json + ood.bin and scores identically', () => {
-    const model = fitOutOfDomain(train);
+  it('calibrates on a stratified sample of the training rows when there are more than the cap', async () => {
+    const big = clusters(100, centres, 0.4, 5); // 300 rows
+    const all = await fitOutOfDomain(big);
+    const capped = await fitOutOfDomain(big, { maxCalibrationRows: 150 });
+    expect(all.calibration.rows).toBe(300);
+    expect(capped.calibration.rows).toBe(150);
+    expect(capped.referenceRows).toBe(300);
+    expect(capped.calibration.oofFalseAlarmRate).toBeLessThanOrEqual(0.05);
+    // The 95% quantile of half the scores is close to that of all of them.
+    expect(Math.abs(capped.threshold - all.threshold)).toBeLessThan(0.1 * all.threshold);
+    await expect(fitOutOfDomain(big, { maxCalibrationRows: 0 })).rejects.toThrow(/maxCalibrationRows/);
+  });
+
+  it('round-trips through model.json + ood.bin and scores identically', async () => {
+    const model = await fitOutOfDomain(train);
     const { manifest, bytes } = encodeOutOfDomain(model);
     expect(manifest.reference).toMatchObject({ file: 'ood.bin', encoding: 'float16le', rows: 120, dims: d, bytes: 120 * d * 2 });
     expect(bytes.length).toBe(120 * d * 2);
@@ -134,12 +147,12 @@ describe('fitOutOfDomain / scoreOutOfDomain', () => {
     expect(() => decodeOutOfDomain(json, bytes.subarray(2))).toThrow(/bytes/);
   });
 
-  it('refuses bad input with errors that name it', () => {
-    expect(() => fitOutOfDomain(train, { falseAlarmRate: 0 })).toThrow(/falseAlarmRate/);
-    expect(() => fitOutOfDomain(train, { k: 0 })).toThrow(/k \(a positive integer\)/);
-    expect(() => fitOutOfDomain({ ...train, folds: new Int32Array(120) })).toThrow(/at least 2 folds/);
-    expect(() => fitOutOfDomain({ ...train, dims: [121, d] })).toThrow(/dims/);
-    const model = fitOutOfDomain(train);
+  it('refuses bad input with errors that name it', async () => {
+    await expect(fitOutOfDomain(train, { falseAlarmRate: 0 })).rejects.toThrow(/falseAlarmRate/);
+    await expect(fitOutOfDomain(train, { k: 0 })).rejects.toThrow(/k \(a positive integer\)/);
+    await expect(fitOutOfDomain({ ...train, folds: new Int32Array(120) })).rejects.toThrow(/at least 2 folds/);
+    await expect(fitOutOfDomain({ ...train, dims: [121, d] })).rejects.toThrow(/dims/);
+    const model = await fitOutOfDomain(train);
     expect(() => scoreOutOfDomain(model, [new Float32Array(3)])).toThrow(/expects 32/);
     const [nan] = scoreOutOfDomain(model, [new Float32Array(d).fill(NaN)]);
     expect(nan?.outOfDomain).toBe(true);
@@ -173,7 +186,7 @@ describe('real embeddings: chest X-ray model (default backbone)', () => {
     const labels = Int32Array.from(trainFiles, (_, i) => (i < 50 ? 0 : 1));
     const embeddings = new Float32Array(train.length * 1280);
     train.forEach((e, i) => embeddings.set(e, i * 1280));
-    const model = fitOutOfDomain({ embeddings, dims: [train.length, 1280], labels, folds: stratifiedFolds(labels, 2, 5, createRandom(0)) });
+    const model = await fitOutOfDomain({ embeddings, dims: [train.length, 1280], labels, folds: stratifiedFolds(labels, 2, 5, createRandom(0)) });
 
     const testFiles = [...(await pick('test', 'normal', 0, 60)), ...(await pick('test', 'pneumonia', 0, 60))];
     const heldOut = scoreOutOfDomain(model, await embed(testFiles));
