@@ -74,6 +74,21 @@ export class BadRequestError extends HeadstartError {
   }
 }
 
+/** A training of this dataset is already queued or running: at most one at a time (HTTP 409). */
+export class TrainingInProgressError extends HeadstartError {
+  constructor(
+    readonly dataset: string,
+    readonly runningJobId: string,
+    options: ErrorOptions = {},
+  ) {
+    super(`dataset "${dataset}" is already being trained by job ${runningJobId}; wait for it (GET /jobs/${runningJobId}) and train again`, 'training_in_progress', 409, {
+      ...options,
+      context: { dataset, jobId: runningJobId, ...options.context },
+    });
+    this.name = 'TrainingInProgressError';
+  }
+}
+
 export class NotFoundError extends HeadstartError {
   constructor(message: string, code = 'not_found', options: ErrorOptions = {}) {
     super(message, code, 404, options);

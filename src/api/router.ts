@@ -19,7 +19,7 @@ import { validateName } from '../dataset/names.js';
 import type { JobRunner } from '../ports/JobRunner.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
 import type { Predictor } from '../pipeline/predict.js';
-import { datasetStatus, listDatasets, requireDataset } from '../pipeline/status.js';
+import { datasetStatus, listDatasets, requireDataset, type DataPlane } from '../pipeline/status.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
 import { decodeImageBody } from './body.js';
 import { currentReport } from '../report/currentReport.js';
@@ -46,7 +46,7 @@ export interface HttpResponse {
   body: string | Uint8Array;
 }
 
-export interface ApiContext {
+export interface ApiContext extends DataPlane {
   store: ObjectStore;
   jobs: JobRunner;
   /** Loaded lazily: routes that do not predict never pay for the backbone. */
@@ -77,8 +77,8 @@ export interface Route {
 
 const routes: Route[] = [
   { method: 'GET', pattern: ['health'], handler: async () => json(200, { ok: true }) },
-  { method: 'GET', pattern: ['datasets'], handler: async (_r, _p, c) => json(200, { datasets: await listDatasets(c.store) }) },
-  { method: 'GET', pattern: ['datasets', '*'], handler: async (_r, [name], c) => json(200, await datasetStatus(c.store, dataset(name))) },
+  { method: 'GET', pattern: ['datasets'], handler: async (_r, _p, c) => json(200, { datasets: await listDatasets(c) }) },
+  { method: 'GET', pattern: ['datasets', '*'], handler: async (_r, [name], c) => json(200, await datasetStatus(c, dataset(name))) },
   {
     method: 'GET',
     pattern: ['datasets', '*', 'models'],
@@ -86,7 +86,7 @@ const routes: Route[] = [
       const registry = new ModelRegistry(c.store);
       const ds = dataset(name);
       const [versions, pointer] = await Promise.all([registry.list(ds), registry.pointer(ds)]);
-      if (versions.length === 0) await requireDataset(c.store, ds); // 404 for an unknown dataset
+      if (versions.length === 0) await requireDataset(c, ds); // 404 for an unknown dataset
       return json(200, {
         dataset: ds,
         current: pointer?.version ?? null,
@@ -101,7 +101,7 @@ const routes: Route[] = [
     handler: async (_r, [name], c) => {
       const ds = dataset(name);
       const current = await new ModelRegistry(c.store).current(ds);
-      if (current === undefined) await requireDataset(c.store, ds); // 404 for an unknown dataset
+      if (current === undefined) await requireDataset(c, ds); // 404 for an unknown dataset
       if (current?.assessment === undefined) throw new NotFoundError(`dataset "${ds}" has no assessment yet: train it (training measures whether transfer helps)`, 'assessment_not_found');
       return json(200, { dataset: ds, version: current.version, ...current.assessment, learningCurve: current.learningCurve ?? null });
     },
@@ -119,8 +119,10 @@ const routes: Route[] = [
     pattern: ['datasets', '*', 'train'],
     handler: async (_r, [name], c) => {
       const ds = dataset(name);
-      const status = await datasetStatus(c.store, ds);
-      if (status.images === 0) throw new DatasetNotFoundError(ds, { context: { reason: 'no embedded images yet' } });
+      // The counters only (O(labels)): the job itself reads the data. A dataset with a training
+      // already queued or running gets 409 from submit, naming that job.
+      const counts = await c.index.counts(ds);
+      if (counts === undefined || counts.embedded === 0) throw new DatasetNotFoundError(ds, { context: { reason: 'no embedded images yet' } });
       const job = await c.jobs.submit(ds);
       return json(202, { jobId: job.id, ...job });
     },
@@ -145,7 +147,7 @@ async function predictRoute(request: HttpRequest, [name]: string[], context: Api
     [result] = await predictor.predict(ds, [image]);
   } catch (error) {
     // "No model yet" is only true of a dataset that exists; for any other name, say that.
-    if (error instanceof ModelNotFoundError) await requireDataset(context.store, ds); // throws DatasetNotFoundError
+    if (error instanceof ModelNotFoundError) await requireDataset(context, ds); // throws DatasetNotFoundError
     throw error;
   }
   if (result instanceof InvalidImageError) throw result;

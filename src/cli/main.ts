@@ -12,10 +12,13 @@ import { UsageError } from './output.js';
 // command runs, not here: `headstart --help` or a usage error then loads commander alone and
 // answers at once (the build splits every dynamic import into its own chunk).
 
-/** Opens the runtime for a command and always closes it, so the process can exit. */
-export async function withRuntime<T>(fn: (runtime: LocalRuntime) => Promise<T>): Promise<T> {
+/**
+ * Opens the runtime for a command and always closes it, so the process can exit. Only commands
+ * that write uploads (`consume`) extract; the rest read the home and take no queued work.
+ */
+export async function withRuntime<T>(fn: (runtime: LocalRuntime) => Promise<T>, options: { consume?: boolean } = {}): Promise<T> {
   const { LocalRuntime } = await import('../local/LocalRuntime.js');
-  const runtime = await LocalRuntime.open(localConfig());
+  const runtime = await LocalRuntime.open(localConfig(), options);
   try {
     return await fn(runtime);
   } finally {
@@ -35,7 +38,7 @@ function program(): Command {
     .argument('<folder>', 'folder with one sub-folder per label')
     .requiredOption('--dataset <name>', 'dataset to upload into')
     .option('--json', 'print the summary as JSON')
-    .action(async (folder: string, options: { dataset: string; json?: boolean }) => withRuntime(async (rt) => (await import('./commands/upload.js')).uploadCommand(rt, folder, options)));
+    .action(async (folder: string, options: { dataset: string; json?: boolean }) => withRuntime(async (rt) => (await import('./commands/upload.js')).uploadCommand(rt, folder, options), { consume: true }));
 
   cli
     .command('train')

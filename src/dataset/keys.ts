@@ -3,7 +3,7 @@
  *
  *   datasets/<dataset>/<label>/<file>          user uploads (the only prefix that emits events)
  *   embeddings/<backboneId>/<sha256>.f32       embedding cache, keyed by backbone and image content
- *   records/<dataset>/<keyHash>.json           one record per uploaded object: its label and content hash, or its error
+ *   packed/<dataset>/<backboneId>/...          embeddings of one dataset packed into .npy shards (see PackedEmbeddings.ts)
  *   models/<dataset>/<version>/...             immutable model versions (model.json is written last)
  *   models/<dataset>/current.json              the pointer to the served version
  *   jobs/<id>.json                             training job state
@@ -66,6 +66,11 @@ export function datasetPrefix(dataset: string): string {
 
 export function embeddingKey(backboneId: string, contentSha256: string): string {
   return `embeddings/${backboneId}/${contentSha256}.f32`;
+}
+
+/** Where a dataset's packed embedding shards for one backbone live (manifest.json + shard files). */
+export function packedPrefix(dataset: string, backboneId: string): string {
+  return `packed/${validateName(dataset, 'dataset')}/${backboneId}/`;
 }
 
 /** Records are named by a hash of the object key so any Unicode key maps to a short, safe name. */

@@ -1,28 +1,44 @@
 /**
- * Runs training jobs in this process, one at a time (training already uses every core), and keeps
- * their state in the store like the Batch trainer does, so `GET /jobs/{id}` reads the same records.
+ * Runs training jobs in this process, one at a time (training already uses every core), with their
+ * records in the home's SQLite file so every process on the home sees the same jobs.
+ *
+ * - At most one queued or running job per dataset, across processes: the jobs table's partial
+ *   unique index refuses a second, and submit answers with the job that holds the dataset.
+ * - A job records the pid that runs it; a job whose process died (killed, crashed) is marked failed
+ *   by the next runner that opens the home, so it never stays "running" forever.
  */
-import { describeError } from '../errors.js';
+import { describeError, TrainingInProgressError } from '../errors.js';
 import type { JobRunner, JobState } from '../ports/JobRunner.js';
-import type { ObjectStore } from '../ports/ObjectStore.js';
-import { newJobId, readJob, updateJob, writeJob } from '../pipeline/jobs.js';
+import { newJobId } from '../pipeline/jobs.js';
+import type { Sqlite } from '../adapters/local/HomeDatabase.js';
+import { isProcessRunning } from '../util/isProcessRunning.js';
 
-/** Trains a dataset and returns the published version. */
-export type TrainFn = (dataset: string) => Promise<{ version: string }>;
+/** Trains a dataset and returns the published version (and a CUDA fallback, if one happened). */
+export type TrainFn = (dataset: string) => Promise<{ version: string; training?: { deviceFallback?: string } }>;
 
 export class LocalJobRunner implements JobRunner {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly running = new Map<string, Promise<JobState>>();
 
   constructor(
-    private readonly store: ObjectStore,
+    private readonly db: Sqlite,
     private readonly train: TrainFn,
-  ) {}
+  ) {
+    this.failOrphans();
+  }
 
   async submit(dataset: string): Promise<JobState> {
     const now = new Date().toISOString();
     const job: JobState = { id: newJobId(), dataset, status: 'queued', submittedAt: now, updatedAt: now };
-    await writeJob(this.store, job);
+    const inserted = this.db
+      .transaction(() => {
+        const holder = this.db.prepare<[string], { id: string }>(`SELECT id FROM jobs WHERE dataset = ? AND status IN ('queued', 'running')`).get(dataset);
+        if (holder !== undefined) return holder.id;
+        this.db.prepare('INSERT INTO jobs (id, dataset, status, pid, body) VALUES (?, ?, ?, ?, ?)').run(job.id, dataset, job.status, process.pid, JSON.stringify(job));
+        return undefined;
+      })
+      .immediate();
+    if (inserted !== undefined) throw new TrainingInProgressError(dataset, inserted);
     const done = this.queue.then(() => this.run(job));
     this.queue = done.catch(() => undefined);
     this.running.set(job.id, done);
@@ -30,7 +46,8 @@ export class LocalJobRunner implements JobRunner {
   }
 
   async get(id: string): Promise<JobState | undefined> {
-    return readJob(this.store, id);
+    const row = this.db.prepare<[string], { body: string }>('SELECT body FROM jobs WHERE id = ?').get(id);
+    return row === undefined ? undefined : (JSON.parse(row.body) as JobState);
   }
 
   /** Resolves when the job has finished (succeeded or failed). */
@@ -39,13 +56,29 @@ export class LocalJobRunner implements JobRunner {
   }
 
   private async run(queued: JobState): Promise<JobState> {
-    let job = await updateJob(this.store, queued, { status: 'running' });
+    let job = this.update(queued, { status: 'running' });
     try {
-      const { version } = await this.train(job.dataset);
-      job = await updateJob(this.store, job, { status: 'succeeded', version });
+      const { version, training } = await this.train(job.dataset);
+      job = this.update(job, { status: 'succeeded', version, ...(training?.deviceFallback ? { deviceFallback: training.deviceFallback } : {}) });
     } catch (error) {
-      job = await updateJob(this.store, job, { status: 'failed', error: describeError(error) });
+      job = this.update(job, { status: 'failed', error: describeError(error) });
     }
     return job;
+  }
+
+  private update(job: JobState, changes: Partial<JobState>): JobState {
+    const next: JobState = { ...job, ...changes, updatedAt: new Date().toISOString() };
+    this.db.prepare('UPDATE jobs SET status = ?, body = ? WHERE id = ?').run(next.status, JSON.stringify(next), next.id);
+    return next;
+  }
+
+  /** Jobs left queued or running by a process that no longer runs: they will never finish. */
+  private failOrphans(): void {
+    const active = this.db.prepare<[], { id: string; pid: number | null; body: string }>(`SELECT id, pid, body FROM jobs WHERE status IN ('queued', 'running')`).all();
+    for (const row of active) {
+      if (row.pid === process.pid || (row.pid !== null && isProcessRunning(row.pid))) continue;
+      const job = JSON.parse(row.body) as JobState;
+      this.update(job, { status: 'failed', error: `the process that ran this job (pid ${row.pid}) ended before the job finished` });
+    }
   }
 }

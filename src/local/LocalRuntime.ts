@@ -5,23 +5,29 @@
  *   -> extractObjects (the extract Lambda's handler) ; LocalJobRunner (plays Batch) -> trainDataset
  *   ; Predictor + router (play the infer Lambda behind API Gateway)
  *
- * State lives under HEADSTART_HOME: bucket/ (the objects), queue.json (pending extraction work,
- * so a crash loses nothing), processes/ (a marker per open runtime: after a process that died
- * without closing, uploads whose event may have been lost are queued again, see crashRecovery.ts),
- * and the jobs/ records inside the bucket.
+ * State lives under HEADSTART_HOME: bucket/ (the objects, the embedding cache, model versions),
+ * headstart.db (SQLite, WAL: the dataset index and its counters, the extraction queue, the training
+ * jobs; shared safely by every process on the home), and processes/ (a marker per consuming runtime:
+ * after a process that died without closing, uploads whose event may have been lost are queued
+ * again, see crashRecovery.ts).
+ *
+ * Only runtimes opened with `consume: true` (upload, serve, demo) extract; read-only commands
+ * (status, models, predict, eval) start no consumer and never take another process's work.
  */
 import path from 'node:path';
 import { FsObjectStore } from '../adapters/local/FsObjectStore.js';
 import { LocalQueue } from '../adapters/local/LocalQueue.js';
+import { homeDatabasePath, openHomeDatabase, type Sqlite } from '../adapters/local/HomeDatabase.js';
+import { SqliteDatasetIndex } from '../adapters/local/SqliteDatasetIndex.js';
 import { objectEventMessageBody, parseLocalEventMessages } from '../adapters/local/localEvents.js';
 import type { LocalConfig } from '../config.js';
 import { Backbone } from '../backbone/Backbone.js';
 import { defaultBackboneName } from '../backbone/resolveBackbone.js';
 import { extractObjects, type ExtractOutcome } from '../pipeline/extract.js';
 import { Predictor } from '../pipeline/predict.js';
-import { TRAIN_ASSESSMENT, trainDataset, type TrainOptions } from '../pipeline/train.js';
-import { backfillEmbeddings } from '../pipeline/backfill.js';
-import { assessDataset, pickBackbone } from '../transfer/assess.js';
+import type { TrainOptions } from '../pipeline/train.js';
+import { trainChoosingBackbone } from '../pipeline/trainChoosingBackbone.js';
+import { datasetSegment } from '../dataset/keys.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
 import type { ApiContext } from '../api/router.js';
@@ -33,6 +39,7 @@ export type OutcomeListener = (outcomes: ExtractOutcome[]) => void;
 export class LocalRuntime {
   readonly registry: ModelRegistry;
   readonly jobs: LocalJobRunner;
+  readonly index: SqliteDatasetIndex;
   private backboneLoading: Promise<Backbone> | undefined;
   /** Other backbones, by catalogue name: for `train --backbone` and serving the versions they made. */
   private readonly otherBackbones = new Map<string, Promise<Backbone>>();
@@ -44,22 +51,33 @@ export class LocalRuntime {
   private constructor(
     readonly config: LocalConfig,
     readonly store: FsObjectStore,
+    readonly db: Sqlite,
     readonly queue: LocalQueue,
-    private readonly claim: HomeClaim,
+    private readonly claim: HomeClaim | undefined,
   ) {
     this.registry = new ModelRegistry(store);
-    this.jobs = new LocalJobRunner(store, async (dataset) => this.train(dataset));
+    this.index = new SqliteDatasetIndex(db);
+    this.jobs = new LocalJobRunner(db, async (dataset) => this.train(dataset));
   }
 
-  static async open(config: LocalConfig): Promise<LocalRuntime> {
+  /**
+   * Opens the home. With `consume`, this runtime also extracts queued uploads (and, after a crash
+   * of an earlier consumer, queues again the uploads whose event may have been lost).
+   */
+  static async open(config: LocalConfig, options: { consume?: boolean } = {}): Promise<LocalRuntime> {
     const store = new FsObjectStore(path.join(config.home, 'bucket'));
-    const queue = await LocalQueue.open(path.join(config.home, 'queue.json'));
-    const claim = await claimHome(config.home);
-    const runtime = new LocalRuntime(config, store, queue, claim);
-    runtime.startExtraction();
-    if (claim.crashedBefore) {
-      const keys = await unreconciledKeys(store);
-      await Promise.all(keys.map((key) => queue.send(objectEventMessageBody({ id: '', kind: 'created', key }))));
+    const db = openHomeDatabase(homeDatabasePath(config.home));
+    const queue = new LocalQueue({ db });
+    // Uploads are queued by any runtime (a read-only one writes no objects, so sends nothing).
+    const claim = options.consume ? await claimHome(config.home) : undefined;
+    const runtime = new LocalRuntime(config, store, db, queue, claim);
+    runtime.forwardEvents();
+    if (claim !== undefined) {
+      runtime.startExtraction();
+      if (claim.crashedBefore) {
+        const keys = await unreconciledKeys(store, runtime.index);
+        for (const key of keys) await runtime.sendEvent(key, 'created');
+      }
     }
     return runtime;
   }
@@ -107,50 +125,59 @@ export class LocalRuntime {
 
   /**
    * Trains with the extraction backbone, a named one, or (`auto`) the one that the transfer
-   * assessment of every backbone on this machine ranks best.
+   * assessment ranks best (the choice is the core's: see trainChoosingBackbone).
    */
   async train(dataset: string, options: TrainOptions & { backbone?: string } = {}): Promise<ModelManifest> {
-    const { backbone: choice, ...rest } = options;
-    if (choice === 'auto') {
-      const assessment = await assessDataset(this.store, dataset, { ...TRAIN_ASSESSMENT, location: { backbonesDir: this.backbonesDir }, seed: rest.seed ?? 0, device: this.config.device });
-      const best = pickBackbone(assessment);
-      const chosen = await this.backboneNamed(best.name);
-      await backfillEmbeddings(this.store, dataset, chosen);
-      return trainDataset({ store: this.store, backbone: chosen }, dataset, { device: this.config.device, ...rest, assessment });
-    }
-    const backbone = choice === undefined ? await this.backbone() : await this.backboneNamed(choice);
-    // Extraction cached embeddings of its own backbone only; embed the rest with this one first.
-    if (backbone !== (await this.backbone())) await backfillEmbeddings(this.store, dataset, backbone);
-    return trainDataset({ store: this.store, backbone }, dataset, { device: this.config.device, ...rest });
+    return trainChoosingBackbone(
+      { store: this.store, index: this.index },
+      { extraction: () => this.backbone(), named: (name) => this.backboneNamed(name), location: { backbonesDir: this.backbonesDir } },
+      dataset,
+      { device: this.config.device, ...options },
+    );
+  }
+
+  /** Extraction work still queued for a dataset (exact: the queue is in the same database). */
+  async pendingFor(dataset: string): Promise<number> {
+    return this.queue.pendingFor(dataset);
   }
 
   apiContext(): ApiContext {
-    return { store: this.store, jobs: this.jobs, predictor: () => this.predictor() };
+    return { store: this.store, index: this.index, pendingFor: (dataset) => this.pendingFor(dataset), jobs: this.jobs, predictor: () => this.predictor() };
   }
 
   async close(): Promise<void> {
     this.unsubscribe?.();
+    await Promise.allSettled([...this.sending]);
     await this.queue.stop();
     const loaded = [this.backboneLoading, ...this.otherBackbones.values()].filter((b): b is Promise<Backbone> => b !== undefined);
     await Promise.allSettled(loaded.map(async (b) => (await b).release()));
-    await this.claim.release();
+    await this.claim?.release();
+    this.db.close();
   }
 
-  private startExtraction(): void {
-    // Object events go to the queue, as S3 notifications go to SQS.
+  private sendEvent(key: string, kind: 'created' | 'removed'): Promise<string> {
+    const dataset = datasetSegment(key);
+    return this.queue.send(objectEventMessageBody({ id: '', kind, key }), dataset === undefined ? {} : { dataset });
+  }
+
+  /** Object events go to the queue, as S3 notifications go to SQS. */
+  private forwardEvents(): void {
     this.unsubscribe = this.store.onEvent((event) => {
-      const sent = this.queue.send(objectEventMessageBody(event));
+      const sent = this.sendEvent(event.key, event.kind);
       this.sending.add(sent);
       const forget = (): void => void this.sending.delete(sent);
       sent.then(forget, forget);
       return sent.then(() => undefined);
     });
+  }
+
+  private startExtraction(): void {
     this.queue.start(async (batch) => {
       const { events, unreadable } = parseLocalEventMessages(batch);
-      const result = await extractObjects(events, { store: this.store, embedder: await this.backbone() });
+      const result = await extractObjects(events, { store: this.store, index: this.index, embedder: await this.backbone() });
       for (const listener of this.listeners) listener(result.outcomes);
       // An unreadable message is failed, not dropped: after maxReceives it waits in the dead letters.
       return { failedIds: [...result.failedIds, ...unreadable.map((u) => u.id)] };
-    }, { batchSize: 16, visibilityTimeoutMs: 120_000, maxReceives: 5, retryDelayMs: 1_000 });
+    }, { batchSize: 16, visibilityTimeoutMs: 120_000, maxReceives: 5, retryDelayMs: 1_000, pollIntervalMs: 250 });
   }
 }

@@ -4,9 +4,8 @@
  * source object once, embedded in batches, and cached. Content already cached costs nothing.
  */
 import { InvalidImageError } from '../errors.js';
-import { isAccepted, readDatasetRecords } from '../dataset/records.js';
 import { EmbeddingCache } from '../embeddings/EmbeddingCache.js';
-import type { ObjectStore } from '../ports/ObjectStore.js';
+import type { DataPlane } from './status.js';
 import { mapLimit } from '../util/mapLimit.js';
 import type { Embedder } from './extract.js';
 
@@ -19,12 +18,18 @@ export interface BackfillResult {
   failed: { key: string; reason: string }[];
 }
 
-export async function backfillEmbeddings(store: ObjectStore, dataset: string, embedder: Embedder): Promise<BackfillResult> {
+export async function backfillEmbeddings(plane: Pick<DataPlane, 'store' | 'index'>, dataset: string, embedder: Embedder): Promise<BackfillResult> {
+  const { store, index } = plane;
   const cache = new EmbeddingCache(store);
   const keyBySha = new Map<string, string>();
-  for (const record of (await readDatasetRecords(store, dataset)).filter(isAccepted)) if (!keyBySha.has(record.sha256)) keyBySha.set(record.sha256, record.key);
-  const present = await mapLimit([...keyBySha.keys()], 16, (sha) => cache.has(embedder.id, sha));
-  const missing = [...keyBySha.entries()].filter((_, i) => !present[i]);
+  for await (const entry of index.entries(dataset, { state: 'embedded' })) if (entry.sha256 && !keyBySha.has(entry.sha256)) keyBySha.set(entry.sha256, entry.key);
+  // The index knows what is cached; the cache itself is asked only about the rest (it may hold
+  // embeddings made before they were noted, e.g. by another dataset).
+  const noted = await index.embeddedWith(embedder.id, [...keyBySha.keys()]);
+  const unnoted = [...keyBySha.entries()].filter(([sha]) => !noted.has(sha));
+  const present = await mapLimit(unnoted, 16, ([sha]) => cache.has(embedder.id, sha));
+  await index.noteEmbedded(embedder.id, unnoted.filter((_, i) => present[i]).map(([sha]) => sha));
+  const missing = unnoted.filter((_, i) => !present[i]);
   const result: BackfillResult = { embedded: 0, cached: keyBySha.size - missing.length, failed: [] };
   for (let start = 0; start < missing.length; start += CHUNK) {
     const chunk = missing.slice(start, start + CHUNK);
@@ -37,6 +42,7 @@ export async function backfillEmbeddings(store: ObjectStore, dataset: string, em
       if (e instanceof InvalidImageError || e === undefined) result.failed.push({ key, reason: e?.message ?? 'not embedded' });
       else {
         await cache.put(embedder.id, sha, e);
+        await index.noteEmbedded(embedder.id, [sha]);
         result.embedded++;
       }
     });

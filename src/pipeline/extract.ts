@@ -1,24 +1,27 @@
 /**
- * Extraction: turns object events for `datasets/` into cached embeddings and per-object records.
+ * Extraction: turns object events for `datasets/` into cached embeddings and dataset index entries (with their counters).
  * The Lambda edge (SQS) and the local runtime (in-process queue) both call {@link extractObjects}.
  *
  * Events are hints, not facts: S3 and SQS deliver at least once and in any order, so for each key
- * we look at the object as it is NOW (present or gone, and its bytes) and make the record agree with
+ * we look at the object as it is NOW (present or gone, and its bytes) and make the index entry agree with
  * it. Replaying, duplicating or reordering events therefore converges on the same state.
  */
-import { describeError, InvalidImageError, InvalidNameError, isHeadstartError } from '../errors.js';
+import { describeError, InvalidImageError, InvalidNameError, InvalidTextError, isHeadstartError } from '../errors.js';
 import { datasetOfKey, datasetSegment, DATASETS_PREFIX, isDatasetKey, parseDatasetKey, sha256Hex, type DatasetObjectKey } from '../dataset/keys.js';
 import { isValidName } from '../dataset/names.js';
-import { deleteRecord, readRecord, writeRecord, type ObjectRecord, type RecordError } from '../dataset/records.js';
+import type { DatasetIndex, EntryError, IndexEntry } from '../ports/DatasetIndex.js';
 import { EmbeddingCache } from '../embeddings/EmbeddingCache.js';
 import type { ObjectEvent } from '../ports/ObjectEvent.js';
 import type { ObjectInfo, ObjectStore } from '../ports/ObjectStore.js';
 import { mapLimit } from '../util/mapLimit.js';
 
-/** What extraction needs from a backbone: its id and a batched, per-image-fallible embed. */
+/**
+ * What extraction needs from a backbone: its id and a batched, per-object-fallible embed. A text
+ * encoder fits the same shape (the objects are UTF-8 texts; see src/text/textEmbedders.ts).
+ */
 export interface Embedder {
   readonly id: string;
-  embedImages(images: Uint8Array[]): Promise<Array<Float32Array | InvalidImageError>>;
+  embedImages(images: Uint8Array[]): Promise<Array<Float32Array | InvalidImageError | InvalidTextError>>;
 }
 
 export type ExtractStatus = 'embedded' | 'cached' | 'rejected' | 'removed' | 'ignored' | 'failed';
@@ -27,7 +30,7 @@ export interface ExtractOutcome {
   key: string;
   status: ExtractStatus;
   /** For `rejected`: the recorded reason. For `failed`: the transient error that will be retried. */
-  error?: RecordError;
+  error?: EntryError;
 }
 
 export interface ExtractResult {
@@ -38,6 +41,8 @@ export interface ExtractResult {
 
 export interface ExtractDeps {
   store: ObjectStore;
+  /** Where each object's outcome is recorded, with the dataset's counters, in the same step. */
+  index: DatasetIndex;
   embedder: Embedder;
   /** Receives a line per transient failure; the Lambda passes Powertools' logger. */
   warn?: (message: string, context: Record<string, unknown>) => void;
@@ -52,8 +57,8 @@ interface Pending {
   info: ObjectInfo;
   bytes: Uint8Array;
   sha256: string;
-  /** The record as read while resolving the key, so the write that follows needs no second read. */
-  existing: ObjectRecord | undefined;
+  /** The index entry as read while resolving the key, so the write that follows needs no second read. */
+  existing: IndexEntry | undefined;
 }
 
 type Resolution = { done: ExtractOutcome } | { pending: Pending } | 'changed';
@@ -113,7 +118,7 @@ async function reconcile(keys: string[], deps: ExtractDeps): Promise<Map<string,
 
   // One backbone run for the whole batch, and each distinct content embedded once.
   const unique = [...new Map(pending.map((p) => [p.sha256, p.bytes])).entries()];
-  let embedded: Array<Float32Array | InvalidImageError>;
+  let embedded: Array<Float32Array | InvalidImageError | InvalidTextError>;
   try {
     embedded = await deps.embedder.embedImages(unique.map(([, bytes]) => bytes));
   } catch (error) {
@@ -125,15 +130,16 @@ async function reconcile(keys: string[], deps: ExtractDeps): Promise<Map<string,
   await mapLimit(pending, 8, async (p) => {
     try {
       const result = bySha.get(p.sha256);
-      if (result instanceof InvalidImageError) {
+      if (result instanceof InvalidImageError || result instanceof InvalidTextError) {
         const error = { code: result.reason, message: result.message };
-        await writeIfChanged(deps.store, baseRecord(p.key, p.parsed, p.info, { error }), p.existing);
+        await writeIfChanged(deps.index, baseEntry(p.key, p.parsed, p.info, { state: 'refused', error }), p.existing);
         results.set(p.key, (await stillSame(deps.store, p.key, p.info)) ? { key: p.key, status: 'rejected', error } : 'changed');
         return;
       }
       if (!(result instanceof Float32Array)) throw new Error(`embedder returned nothing for ${p.key}`);
       await cache.put(deps.embedder.id, p.sha256, result);
-      await writeIfChanged(deps.store, baseRecord(p.key, p.parsed, p.info, { sha256: p.sha256, backbone: deps.embedder.id }), p.existing);
+      await deps.index.noteEmbedded(deps.embedder.id, [p.sha256]);
+      await writeIfChanged(deps.index, baseEntry(p.key, p.parsed, p.info, { state: 'embedded', sha256: p.sha256, backbone: deps.embedder.id }), p.existing);
       results.set(p.key, (await stillSame(deps.store, p.key, p.info)) ? { key: p.key, status: 'embedded' } : 'changed');
     } catch (error) {
       fail(p.key, error);
@@ -143,7 +149,7 @@ async function reconcile(keys: string[], deps: ExtractDeps): Promise<Map<string,
 }
 
 async function resolve(key: string, deps: ExtractDeps, cache: EmbeddingCache): Promise<Resolution> {
-  const { store, embedder } = deps;
+  const { store, index, embedder } = deps;
   if (!isDatasetKey(key)) return { done: { key, status: 'ignored' } };
 
   const info = await headOrListed(store, key);
@@ -153,17 +159,17 @@ async function resolve(key: string, deps: ExtractDeps, cache: EmbeddingCache): P
   } catch (error) {
     // A key we cannot use (bad label, wrong depth): record why, so `status` shows it, and move on.
     const dataset = datasetOfKey(key);
-    if (info === undefined) return removed(store, dataset, key);
+    if (info === undefined) return removed(deps, dataset, key);
     const recordError = { code: isHeadstartError(error) ? error.code : 'invalid_key', message: describeError(error) };
-    const record: ObjectRecord = { key: key.normalize('NFC'), ...(dataset === undefined ? {} : { dataset }), etag: info.etag, size: info.size, error: recordError, updatedAt: now() };
-    await writeIfChanged(store, record, await readRecord(store, record.dataset, record.key));
+    const entry: IndexEntry = { key: key.normalize('NFC'), ...(dataset === undefined ? {} : { dataset }), etag: info.etag, size: info.size, state: 'refused', error: recordError, updatedAt: now() };
+    await writeIfChanged(index, entry, await index.get(entry.dataset, entry.key));
     return (await stillSame(store, key, info)) ? { done: { key, status: 'rejected', error: recordError } } : 'changed';
   }
 
-  if (info === undefined) return removed(store, parsed.dataset, key);
+  if (info === undefined) return removed(deps, parsed.dataset, key);
 
-  // A duplicate delivery of an event we already handled: the record matches the object as it is.
-  const existing = await readRecord(store, parsed.dataset, key);
+  // A duplicate delivery of an event we already handled: the entry matches the object as it is.
+  const existing = await index.get(parsed.dataset, key.normalize('NFC'));
   if (existing !== undefined && existing.etag === info.etag && existing.label === parsed.label) {
     if (existing.error !== undefined) return { done: { key, status: 'rejected', error: existing.error } };
     if (existing.sha256 !== undefined && existing.backbone === embedder.id && (await cache.has(embedder.id, existing.sha256))) {
@@ -172,19 +178,20 @@ async function resolve(key: string, deps: ExtractDeps, cache: EmbeddingCache): P
   }
 
   const bytes = await store.get(key);
-  if (bytes === undefined) return removed(store, parsed.dataset, key);
+  if (bytes === undefined) return removed(deps, parsed.dataset, key);
   const sha256 = sha256Hex(bytes);
   if (await cache.has(embedder.id, sha256)) {
-    await writeIfChanged(store, baseRecord(key, parsed, info, { sha256, backbone: embedder.id }), existing);
+    await index.noteEmbedded(embedder.id, [sha256]);
+    await writeIfChanged(index, baseEntry(key, parsed, info, { state: 'embedded', sha256, backbone: embedder.id }), existing);
     return (await stillSame(store, key, info)) ? { done: { key, status: 'cached' } } : 'changed';
   }
   return { pending: { key, parsed, info, bytes, sha256, existing } };
 }
 
-/** The object is gone: drop its record, unless it came back while we did (then look again). */
-async function removed(store: ObjectStore, dataset: string | undefined, key: string): Promise<Resolution> {
-  await deleteRecord(store, dataset, key.normalize('NFC'));
-  return (await headOrListed(store, key)) === undefined ? { done: { key, status: 'removed' } } : 'changed';
+/** The object is gone: drop its entry, unless it came back while we did (then look again). */
+async function removed(deps: ExtractDeps, dataset: string | undefined, key: string): Promise<Resolution> {
+  await deps.index.delete(dataset, [key.normalize('NFC')]);
+  return (await headOrListed(deps.store, key)) === undefined ? { done: { key, status: 'removed' } } : 'changed';
 }
 
 /**
@@ -204,18 +211,18 @@ async function headOrListed(store: ObjectStore, key: string): Promise<ObjectInfo
   return undefined;
 }
 
-function baseRecord(key: string, parsed: DatasetObjectKey, info: ObjectInfo, extra: Partial<ObjectRecord>): ObjectRecord {
+function baseEntry(key: string, parsed: DatasetObjectKey, info: ObjectInfo, extra: Pick<IndexEntry, 'state'> & Partial<IndexEntry>): IndexEntry {
   return { key: key.normalize('NFC'), dataset: parsed.dataset, label: parsed.label, file: parsed.file, etag: info.etag, size: info.size, ...extra, updatedAt: now() };
 }
 
-/** Skips the write when only the timestamp would change, so duplicate events cost no PUT. */
-async function writeIfChanged(store: ObjectStore, record: ObjectRecord, existing: ObjectRecord | undefined): Promise<void> {
-  if (existing !== undefined && sameRecord(existing, record)) return;
-  await writeRecord(store, record);
+/** Skips the write when only the timestamp would change, so duplicate events cost no index write. */
+async function writeIfChanged(index: DatasetIndex, entry: IndexEntry, existing: IndexEntry | undefined): Promise<void> {
+  if (existing !== undefined && sameEntry(existing, entry)) return;
+  await index.put([entry]);
 }
 
-function sameRecord(a: ObjectRecord, b: ObjectRecord): boolean {
-  const strip = ({ updatedAt: _ignored, ...rest }: ObjectRecord): string => JSON.stringify(rest, Object.keys(rest).sort());
+function sameEntry(a: IndexEntry, b: IndexEntry): boolean {
+  const strip = ({ updatedAt: _ignored, ...rest }: IndexEntry): string => JSON.stringify(rest, Object.keys(rest).sort());
   return strip(a) === strip(b);
 }
 

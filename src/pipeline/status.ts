@@ -1,12 +1,24 @@
 /**
  * A dataset's state as users see it (`headstart status`, `GET /datasets/{name}`): images per label,
- * work still pending, every object that failed and why, and the current model.
+ * work still pending, the objects that failed and why, and the current model. Everything comes
+ * from the index's counters and the registry's pointer: O(labels + failures shown), never O(images).
  */
 import { DatasetNotFoundError } from '../errors.js';
-import { datasetPrefix, datasetSegment, DATASETS_PREFIX, modelsPrefix, recordsPrefix } from '../dataset/keys.js';
-import { isAccepted, readDatasetRecords, readRejectedRecords } from '../dataset/records.js';
-import { listAll, type ObjectStore } from '../ports/ObjectStore.js';
+import { modelsPrefix } from '../dataset/keys.js';
+import { collectEntries, type DatasetIndex } from '../ports/DatasetIndex.js';
+import type { ObjectStore } from '../ports/ObjectStore.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
+
+/** What the aggregates read: the bucket (model versions), the index, and the queue's pending count. */
+export interface DataPlane {
+  store: ObjectStore;
+  index: DatasetIndex;
+  /**
+   * Uploads of the dataset waiting for extraction. Locally the exact count of queued work; on AWS
+   * (where SQS cannot count per dataset) absent, and pending is 0 at this level.
+   */
+  pendingFor?: (dataset: string) => Promise<number>;
+}
 
 export interface ObjectFailure {
   key: string;
@@ -14,13 +26,18 @@ export interface ObjectFailure {
   code: string;
 }
 
+/** Failures listed in full up to this many; `refused` always has the total. */
+export const MAX_LISTED_FAILURES = 1_000;
+
 export interface DatasetStatus {
   dataset: string;
   /** Accepted images per label (each object counted once). */
   labels: Record<string, number>;
   images: number;
-  /** Uploaded objects whose record does not match them yet (extraction still to run). */
+  /** Uploaded objects whose extraction is still to run. */
   pending: number;
+  /** Objects refused, in all (the list below stops at MAX_LISTED_FAILURES). */
+  refused: number;
   failures: ObjectFailure[];
   model: null | {
     version: string;
@@ -32,31 +49,23 @@ export interface DatasetStatus {
   };
 }
 
-export async function datasetStatus(store: ObjectStore, dataset: string): Promise<DatasetStatus> {
-  const [objects, records, current] = await Promise.all([
-    listAll(store, datasetPrefix(dataset)),
-    readDatasetRecords(store, dataset),
-    new ModelRegistry(store).current(dataset),
+export async function datasetStatus(plane: DataPlane, dataset: string): Promise<DatasetStatus> {
+  const [counts, pending, current] = await Promise.all([
+    plane.index.counts(dataset),
+    plane.pendingFor?.(dataset) ?? Promise.resolve(0),
+    new ModelRegistry(plane.store).current(dataset),
   ]);
-  if (objects.length === 0 && records.length === 0 && current === undefined) await requireDataset(store, dataset);
-  const recordByKey = new Map(records.map((r) => [r.key, r]));
-  const labels: Record<string, number> = {};
-  const failures: ObjectFailure[] = [];
-  let pending = 0;
-  for (const object of objects) {
-    const record = recordByKey.get(object.key.normalize('NFC'));
-    if (record === undefined || record.etag !== object.etag) {
-      pending++;
-      continue;
-    }
-    if (isAccepted(record)) labels[record.label] = (labels[record.label] ?? 0) + 1;
-    else if (record.error !== undefined) failures.push({ key: record.key, error: record.error.message, code: record.error.code });
-  }
+  if (counts === undefined && pending === 0 && current === undefined) await requireDataset(plane, dataset);
+  const failures =
+    counts !== undefined && counts.refused > 0
+      ? (await collectEntries(plane.index, dataset, { state: 'refused', limit: MAX_LISTED_FAILURES })).map(toFailure)
+      : [];
   return {
     dataset,
-    labels,
-    images: Object.values(labels).reduce((a, b) => a + b, 0),
+    labels: counts?.labels ?? {},
+    images: counts?.embedded ?? 0,
     pending,
+    refused: counts?.refused ?? 0,
     failures,
     model:
       current === undefined
@@ -73,28 +82,27 @@ export async function datasetStatus(store: ObjectStore, dataset: string): Promis
 }
 
 /**
- * Throws DatasetNotFoundError unless the dataset has uploads, records or model versions. Routes
- * that find nothing for a name call it to tell "no such dataset" from "nothing yet"; it stops at
- * the first object listed instead of reading the dataset's records.
+ * Throws DatasetNotFoundError unless the dataset has index rows, pending uploads or model versions.
+ * Routes that find nothing for a name call it to tell "no such dataset" from "nothing yet".
  */
-export async function requireDataset(store: ObjectStore, dataset: string): Promise<void> {
-  for (const prefix of [datasetPrefix(dataset), recordsPrefix(dataset), modelsPrefix(dataset)]) {
-    for await (const _object of store.list(prefix)) return;
-  }
+export async function requireDataset(plane: DataPlane, dataset: string): Promise<void> {
+  if ((await plane.index.counts(dataset)) !== undefined) return;
+  if (((await plane.pendingFor?.(dataset)) ?? 0) > 0) return;
+  for await (const _object of plane.store.list(modelsPrefix(dataset))) return;
   throw new DatasetNotFoundError(dataset);
 }
 
 /** Names of every dataset with uploads, sorted. */
-export async function listDatasets(store: ObjectStore): Promise<string[]> {
-  const names = new Set<string>();
-  for (const object of await listAll(store, DATASETS_PREFIX)) {
-    const name = datasetSegment(object.key);
-    if (name) names.add(name);
-  }
-  return [...names].sort();
+export async function listDatasets(plane: DataPlane): Promise<string[]> {
+  return plane.index.datasets();
 }
 
 /** Failures of keys whose dataset name itself was unusable (they belong to no dataset). */
-export async function rejectedObjects(store: ObjectStore): Promise<ObjectFailure[]> {
-  return (await readRejectedRecords(store)).map((r) => ({ key: r.key, error: r.error?.message ?? 'rejected', code: r.error?.code ?? 'rejected' }));
+export async function rejectedObjects(plane: DataPlane): Promise<ObjectFailure[]> {
+  return (await collectEntries(plane.index, undefined, { state: 'refused', limit: MAX_LISTED_FAILURES })).map(toFailure);
 }
+
+function toFailure(entry: { key: string; error?: { code: string; message: string } }): ObjectFailure {
+  return { key: entry.key, error: entry.error?.message ?? 'refused', code: entry.error?.code ?? 'refused' };
+}
+

@@ -17,7 +17,8 @@ import { encodeOutOfDomain, fitOutOfDomain } from '../transfer/outOfDomain.js';
 import { assessDataset, type TransferAssessment } from '../transfer/assess.js';
 import { summarizeAssessment } from '../transfer/assessmentSummary.js';
 import { trainHead } from '../training/trainHead.js';
-import { loadTrainingData } from './trainingData.js';
+import { compactTrainingEmbeddings, loadTrainingData } from './trainingData.js';
+import type { DatasetIndex } from '../ports/DatasetIndex.js';
 import type { Embedder } from './extract.js';
 
 /**
@@ -67,13 +68,15 @@ export interface TrainOptions {
 }
 
 export async function trainDataset(
-  deps: { store: ObjectStore; backbone: TrainingBackbone },
+  deps: { store: ObjectStore; index: DatasetIndex; backbone: TrainingBackbone },
   dataset: string,
   options: TrainOptions = {},
 ): Promise<ModelManifest> {
   const started = Date.now();
   const { store, backbone } = deps;
-  const data = await loadTrainingData(store, dataset, backbone.id);
+  // Pack what extraction cached since the last run, then read the matrix once, from the shards.
+  const compaction = await compactTrainingEmbeddings(deps, dataset, backbone.id);
+  const data = await loadTrainingData(deps, dataset, backbone.id);
   const head = await trainHead(data, {
     ...(options.hidden ? { hidden: options.hidden } : {}),
     ...(options.lambdas ? { lambdas: options.lambdas } : {}),
@@ -95,7 +98,7 @@ export async function trainDataset(
   const assessment =
     options.assessment ??
     ((options.assess ?? true)
-      ? await assessDataset(store, dataset, { ...TRAIN_ASSESSMENT, backbones: [backbone], trainingData: { [backbone.id]: data }, seed: options.seed ?? 0, device: options.device ?? 'cpu' })
+      ? await assessDataset(deps, dataset, { ...TRAIN_ASSESSMENT, backbones: [backbone], trainingData: { [backbone.id]: data }, seed: options.seed ?? 0, device: options.device ?? 'cpu' })
       : undefined);
 
   const imagesPerLabel: Record<string, number> = {};
@@ -120,6 +123,7 @@ export async function trainDataset(
       ...(head.settings.deviceFallback ? { deviceFallback: head.settings.deviceFallback } : {}),
       dtype: head.settings.dtype,
       durationMs: Date.now() - started,
+      compaction: { added: compaction.added, packedBefore: compaction.packedBefore, shards: compaction.shards },
       imagesPerLabel,
       curve: head.trainingCurve,
     },

@@ -1,13 +1,20 @@
 /**
- * Gathers a dataset's training matrix from its records and the embedding cache, and says what it
- * left out and why: content uploaded under two labels (a conflict), byte-identical copies within a
- * label (kept once, so they cannot leak across validation folds), and images not embedded yet.
+ * Gathers a dataset's training matrix, and says what it left out and why: content uploaded under two
+ * labels (a conflict), byte-identical copies within a label (kept once, so they cannot leak across
+ * validation folds), and images not embedded yet.
+ *
+ * The rows come from the dataset index (its embedded entries, in key order); the vectors from the
+ * packed shards (see PackedEmbeddings.ts), straight into the one float32 matrix, and only contents
+ * the shards lack from the per-image cache. {@link compactTrainingEmbeddings} packs those first,
+ * so a training reads O(N / rows-per-shard) objects.
  */
 import { TrainingDataError } from '../errors.js';
 import { sha256Hex } from '../dataset/keys.js';
-import { isAccepted, readDatasetRecords } from '../dataset/records.js';
+import { isAccepted, type ObjectRecord } from '../dataset/records.js';
 import { EmbeddingCache } from '../embeddings/EmbeddingCache.js';
-import type { ObjectStore } from '../ports/ObjectStore.js';
+import { PackedEmbeddings, type CompactionResult } from '../embeddings/PackedEmbeddings.js';
+import { collectEntries } from '../ports/DatasetIndex.js';
+import type { DataPlane } from './status.js';
 import type { ExcludedImage } from '../registry/ModelManifest.js';
 
 export interface TrainingData {
@@ -24,8 +31,16 @@ export interface TrainingData {
   fingerprint: string;
 }
 
-export async function loadTrainingData(store: ObjectStore, dataset: string, backboneId: string): Promise<TrainingData> {
-  const records = (await readDatasetRecords(store, dataset)).filter(isAccepted);
+/** Packs the dataset's embedded contents that no shard holds yet (incremental; cheap when nothing is new). */
+export async function compactTrainingEmbeddings(plane: Pick<DataPlane, 'store' | 'index'>, dataset: string, backboneId: string): Promise<CompactionResult> {
+  const shas: string[] = [];
+  for await (const entry of plane.index.entries(dataset, { state: 'embedded' })) if (entry.sha256) shas.push(entry.sha256);
+  return new PackedEmbeddings(plane.store, dataset, backboneId).compact(shas);
+}
+
+export async function loadTrainingData(plane: Pick<DataPlane, 'store' | 'index'>, dataset: string, backboneId: string): Promise<TrainingData> {
+  const { store } = plane;
+  const records = (await collectEntries(plane.index, dataset, { state: 'embedded' })).filter(isAccepted);
   const excluded: ExcludedImage[] = [];
 
   const labelsBySha = new Map<string, Set<string>>();
@@ -48,13 +63,37 @@ export async function loadTrainingData(store: ObjectStore, dataset: string, back
     usable.push(r);
   }
 
+  // Vectors: packed shards first, straight into the matrix; the per-image cache for the rest.
+  const packed = new PackedEmbeddings(store, dataset, backboneId);
+  const manifest = await packed.manifest();
   const cache = new EmbeddingCache(store);
-  const vectors = await cache.getMany(backboneId, usable.map((r) => r.sha256));
-  const rows: { key: string; sha256: string; label: string; vector: Float32Array }[] = [];
+  let d = manifest?.dims;
+  const rowOf = new Map(usable.map((r, i) => [r.sha256, i]));
+  let matrix = new Float32Array(usable.length * (d ?? 0));
+  const found = d === undefined ? new Set<string>() : await packed.fill(rowOf, matrix, d);
+  const loose = usable.filter((r) => !found.has(r.sha256));
+  const looseVectors = await cache.getMany(backboneId, loose.map((r) => r.sha256));
+  for (const [i, vector] of looseVectors.entries()) {
+    if (vector === undefined) continue;
+    if (d === undefined) {
+      d = vector.length;
+      matrix = new Float32Array(usable.length * d);
+    }
+    const r = loose[i] as ObjectRecord & { sha256: string };
+    if (vector.length !== d) throw new TrainingDataError(`embedding of ${r.key} has ${vector.length} values, expected ${d}`);
+    matrix.set(vector, (rowOf.get(r.sha256) as number) * d);
+    found.add(r.sha256);
+  }
+  // Rows without a vector are dropped, and the matrix closed up over them in place.
+  const rows: { key: string; sha256: string; label: string }[] = [];
+  const width = d ?? 0;
   usable.forEach((r, i) => {
-    const vector = vectors[i];
-    if (vector === undefined) excluded.push({ key: r.key, reason: `not embedded with backbone ${backboneId} yet` });
-    else rows.push({ key: r.key, sha256: r.sha256, label: r.label, vector });
+    if (!found.has(r.sha256)) {
+      excluded.push({ key: r.key, reason: `not embedded with backbone ${backboneId} yet` });
+      return;
+    }
+    if (rows.length !== i) matrix.copyWithin(rows.length * width, i * width, (i + 1) * width);
+    rows.push({ key: r.key, sha256: r.sha256, label: r.label });
   });
 
   if (rows.length === 0) {
@@ -78,13 +117,11 @@ export async function loadTrainingData(store: ObjectStore, dataset: string, back
     });
   }
 
-  const d = rows[0]?.vector.length ?? 0;
-  const embeddings = new Float32Array(rows.length * d);
+  const embeddings = rows.length === usable.length ? matrix : matrix.slice(0, rows.length * width);
   const labels = new Int32Array(rows.length);
+  const classIndex = new Map(classNames.map((c, i) => [c, i]));
   rows.forEach((row, i) => {
-    if (row.vector.length !== d) throw new TrainingDataError(`embedding of ${row.key} has ${row.vector.length} values, expected ${d}`);
-    embeddings.set(row.vector, i * d);
-    labels[i] = classNames.indexOf(row.label);
+    labels[i] = classIndex.get(row.label) as number;
   });
   const fingerprint = sha256Hex(
     rows
@@ -92,5 +129,5 @@ export async function loadTrainingData(store: ObjectStore, dataset: string, back
       .sort()
       .join('\n'),
   );
-  return { embeddings, dims: [rows.length, d], labels, classNames, keys: rows.map((r) => r.key), sha256s: rows.map((r) => r.sha256), excluded, fingerprint };
+  return { embeddings, dims: [rows.length, width], labels, classNames, keys: rows.map((r) => r.key), sha256s: rows.map((r) => r.sha256), excluded, fingerprint };
 }

@@ -23,6 +23,19 @@ export interface ExcludedImage {
   reason: string;
 }
 
+/** How a text version turns a text into class probabilities. */
+export interface TextModelManifest {
+  /** 'tfidf': the fitted featuriser + sparse head; 'encoder': a text backbone's embedding + head.onnx. */
+  representation: 'tfidf' | 'encoder';
+  /** For 'tfidf': the featuriser state and the head weights. */
+  stateFile?: string;
+  headFile?: string;
+  /** Out-of-domain rule of this version: 1 - max probability above the threshold. */
+  outOfDomain: { method: 'max-probability'; falseAlarmRate: number; threshold: number };
+  /** Why this representation (no encoder installed, or the comparison that chose it). */
+  choice: string;
+}
+
 export interface ModelManifest {
   dataset: string;
   version: string;
@@ -45,6 +58,8 @@ export interface ModelManifest {
     /** Element type of the products over the rows ('float32' unless asked otherwise). */
     dtype?: string;
     durationMs: number;
+    /** What this run packed into the dataset's embedding shards before reading them. */
+    compaction?: { added: number; packedBefore: number; shards: number };
     imagesPerLabel: Record<string, number>;
     curve: number[];
   };
@@ -55,6 +70,10 @@ export interface ModelManifest {
     excluded: ExcludedImage[];
   };
   files: { head: string; standalone?: string; report?: string };
+  /** 'text' for a text classifier (absent: images). */
+  modality?: 'image' | 'text';
+  /** A text classifier's representation and serving files (see src/pipeline/trainText.ts). */
+  text?: TextModelManifest;
   /** Out-of-domain detector: k-NN cosine distance to the training images, threshold on validation. */
   outOfDomain?: OutOfDomainManifest;
   /** Does transfer help on this dataset: LogME, probe vs no-transfer baseline, verdict. */

@@ -39,6 +39,7 @@ import { learningCurve, type LearningCurve, type LearningCurveOptions } from './
 import { logme } from './logme.js';
 import { fitStandardizer, pixelFeatures, PIXEL_FEATURES, PIXEL_FEATURES_ID, standardize, type Standardizer } from './pixelFeatures.js';
 import { decideVerdict, DEFAULT_THRESHOLDS, measureGain, tallyFromConfusion, type Gain, type Verdict, type VerdictThresholds } from './verdict.js';
+import type { DataPlane } from '../pipeline/status.js';
 
 /** What the assessment needs of a loaded backbone (a {@link Backbone} has it). */
 export type AssessableBackbone = Pick<Backbone, 'id' | 'spec' | 'embedImages'>;
@@ -212,7 +213,7 @@ function datasetRows(data: TrainingData): { rows: AssessRow[]; excluded: Exclude
  * The training matrix that lists the dataset's rows: the caller's (a training run hands its own
  * down), else the first assessed backbone whose embeddings of the dataset are cached (extraction's).
  */
-async function listingMatrix(store: ObjectStore, dataset: string, backbones: readonly AssessableBackbone[], given: ReadonlyMap<string, TrainingData>): Promise<{ id: string; data: TrainingData }> {
+async function listingMatrix(plane: Pick<DataPlane, 'store' | 'index'>, dataset: string, backbones: readonly AssessableBackbone[], given: ReadonlyMap<string, TrainingData>): Promise<{ id: string; data: TrainingData }> {
   for (const b of backbones) {
     const data = given.get(b.id);
     if (data) return { id: b.id, data };
@@ -220,7 +221,7 @@ async function listingMatrix(store: ObjectStore, dataset: string, backbones: rea
   let firstError: unknown;
   for (const b of backbones) {
     try {
-      return { id: b.id, data: await loadTrainingData(store, dataset, b.id) };
+      return { id: b.id, data: await loadTrainingData(plane, dataset, b.id) };
     } catch (error) {
       if (!(error instanceof TrainingDataError)) throw error;
       firstError ??= error;
@@ -340,7 +341,8 @@ function ranks(values: number[]): number[] {
   return values.map((v) => 1 + values.filter((w) => w > v).length);
 }
 
-export async function assessDataset(store: ObjectStore, dataset: string, options: AssessOptions = {}): Promise<TransferAssessment> {
+export async function assessDataset(plane: Pick<DataPlane, 'store' | 'index'>, dataset: string, options: AssessOptions = {}): Promise<TransferAssessment> {
+  const { store } = plane;
   const started = performance.now();
   const log = options.log ?? ((): void => {});
   const seed = options.seed ?? DEFAULT_SEED;
@@ -357,7 +359,7 @@ export async function assessDataset(store: ObjectStore, dataset: string, options
   try {
     const backbones = loaded.map((l) => l.backbone);
     const given = new Map(Object.entries(options.trainingData ?? {}));
-    const listing = await listingMatrix(store, dataset, backbones, given);
+    const listing = await listingMatrix(plane, dataset, backbones, given);
     given.set(listing.id, listing.data);
     const listed = datasetRows(listing.data);
     // Sample first: only the sampled images are read, hashed, decoded and embedded.

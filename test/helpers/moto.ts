@@ -25,6 +25,8 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDatasetIndex, INDEX_TABLE_KEYS } from '../../src/adapters/aws/DynamoDatasetIndex.js';
 import { freePort } from './freePort.js';
 import { repoDir } from './shared.js';
 
@@ -46,12 +48,14 @@ export const MOTO_ACCOUNT = '123456789012';
 const STARTUP_TIMEOUT_MS = 60_000;
 
 /**
- * The project's own moto_server (.venv-moto, installed by `npm test`'s pretest step from the local
- * package mirror) when it is there, else whatever `moto_server` is on PATH.
+ * How the tests start it: the same moto, through test/helpers/moto_serial_server.py, which serves
+ * one request at a time (see there why), with the Python that has moto installed.
  */
-export function motoServerCommand(): string {
-  const local = path.join(repoDir(), '.venv-moto', 'bin', 'moto_server');
-  return existsSync(local) ? local : 'moto_server';
+function motoLaunch(port: number): { command: string; args: string[] } {
+  const venvPython = path.join(repoDir(), '.venv-moto', 'bin', 'python');
+  const launcher = path.join(repoDir(), 'test', 'helpers', 'moto_serial_server.py');
+  const python = existsSync(venvPython) ? venvPython : 'python3';
+  return { command: python, args: [launcher, '-H', '127.0.0.1', '-p', String(port)] };
 }
 
 export async function startMoto(): Promise<MotoServer> {
@@ -73,7 +77,8 @@ async function startOnce(port: number): Promise<MotoServer> {
   const endpoint = `http://127.0.0.1:${port}`;
   // detached: moto_server is often a pyenv shim (a shell that runs python); it and its children form
   // one process group we can kill together.
-  const child = spawn(motoServerCommand(), ['-H', '127.0.0.1', '-p', String(port)], {
+  const launch = motoLaunch(port);
+  const child = spawn(launch.command, launch.args, {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, PYTHONUNBUFFERED: '1' },
@@ -165,6 +170,43 @@ export function motoS3Client(endpoint: string): S3Client {
 
 export function motoSqsClient(endpoint: string): SQSClient {
   return new SQSClient({ endpoint, region: MOTO_REGION, credentials, maxAttempts: 1 });
+}
+
+export function motoDynamoClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({ endpoint, region: MOTO_REGION, credentials, maxAttempts: 1 });
+}
+
+/** The dataset index table as the CDK storage construct declares it (keys and GSI), on demand. */
+export async function createIndexTable(dynamo: DynamoDBClient, table = uniqueName('index')): Promise<string> {
+  const { partitionKey, sortKey, gsi } = INDEX_TABLE_KEYS;
+  await dynamo.send(
+    new CreateTableCommand({
+      TableName: table,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [partitionKey, sortKey, gsi.partitionKey, gsi.sortKey].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
+      KeySchema: [
+        { AttributeName: partitionKey, KeyType: 'HASH' },
+        { AttributeName: sortKey, KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: gsi.name,
+          KeySchema: [
+            { AttributeName: gsi.partitionKey, KeyType: 'HASH' },
+            { AttributeName: gsi.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    }),
+  );
+  return table;
+}
+
+/** A fresh dataset index on moto_server. */
+export async function motoIndex(endpoint: string): Promise<DynamoDatasetIndex> {
+  const client = motoDynamoClient(endpoint);
+  return new DynamoDatasetIndex(client, await createIndexTable(client));
 }
 
 /** A name no other test in this server uses (bucket names: lower case, digits, '-'). */

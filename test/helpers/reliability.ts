@@ -19,8 +19,9 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { sha256Hex } from '../../src/dataset/keys.js';
-import { readDatasetRecords, readRejectedRecords, type ObjectRecord } from '../../src/dataset/records.js';
-import { datasetStatus, type DatasetStatus } from '../../src/pipeline/status.js';
+import type { ObjectRecord } from '../../src/dataset/records.js';
+import { collectEntries } from '../../src/ports/DatasetIndex.js';
+import { datasetStatus, type DataPlane, type DatasetStatus } from '../../src/pipeline/status.js';
 import { listAll, type ObjectInfo, type ObjectStore, type PutOptions } from '../../src/ports/ObjectStore.js';
 import { datasetsDir, repoDir } from './shared.js';
 import { createRandom, shuffleInPlace } from '../../src/training/random.js';
@@ -239,17 +240,18 @@ export function rawRequest(base: string, method: string, rawPath: string, body?:
 // Pipeline state, for "the same state as a clean single delivery"
 
 export interface PipelineState {
-  /** Object records by object key, without their timestamps. */
+  /** Index entries by object key, without their timestamps. */
   records: Record<string, Omit<ObjectRecord, 'updatedAt'>>;
   /** Cached embeddings by key. */
   embeddings: Map<string, Float32Array>;
   status: Record<string, DatasetStatus>;
 }
 
-export async function pipelineState(store: ObjectStore, datasets: readonly string[]): Promise<PipelineState> {
+export async function pipelineState(plane: DataPlane, datasets: readonly string[]): Promise<PipelineState> {
+  const { store } = plane;
   const records: PipelineState['records'] = {};
-  const all = [...(await readRejectedRecords(store))];
-  for (const dataset of datasets) all.push(...(await readDatasetRecords(store, dataset)));
+  const all = [...(await collectEntries(plane.index, undefined))];
+  for (const dataset of datasets) all.push(...(await collectEntries(plane.index, dataset)));
   for (const { updatedAt: _ignored, ...rest } of all) records[rest.key] = rest;
   const embeddings = new Map<string, Float32Array>();
   for (const info of await listAll(store, 'embeddings/')) {
@@ -260,7 +262,7 @@ export async function pipelineState(store: ObjectStore, datasets: readonly strin
     embeddings.set(info.key, new Float32Array(copy.buffer));
   }
   const status: Record<string, DatasetStatus> = {};
-  for (const dataset of datasets) status[dataset] = await datasetStatus(store, dataset);
+  for (const dataset of datasets) status[dataset] = await datasetStatus(plane, dataset);
   return { records, embeddings, status };
 }
 

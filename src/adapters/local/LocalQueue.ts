@@ -18,6 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { describeError, HeadstartError } from '../../errors.js';
 import { openHomeDatabase, type Sqlite } from './HomeDatabase.js';
+import { isProcessRunning } from '../../util/isProcessRunning.js';
 
 export interface QueueMessage {
   id: string;
@@ -97,7 +98,7 @@ export class LocalQueue {
   private readonly now: () => number;
   /** This queue's name on the deliveries it holds. */
   private readonly owner = `${process.pid}:${randomUUID()}`;
-  private readonly ownsDb: boolean;
+  private ownsDb: boolean;
 
   private consumer: { handler: BatchHandler; options: Required<ConsumerOptions> } | undefined;
   private loop: Promise<void> | undefined;
@@ -128,7 +129,7 @@ export class LocalQueue {
       });
     }
     const queue = new LocalQueue({ ...options, db });
-    (queue as { ownsDb: boolean }).ownsDb = true;
+    queue.ownsDb = true;
     return queue;
   }
 
@@ -218,7 +219,7 @@ export class LocalQueue {
     const owners = this.db.prepare<[], { owner: string }>('SELECT DISTINCT owner FROM messages WHERE owner IS NOT NULL AND dead = 0').all();
     for (const { owner } of owners) {
       const pid = Number.parseInt(owner, 10);
-      if (pid === process.pid || isRunning(pid)) continue;
+      if (pid === process.pid || isProcessRunning(pid)) continue;
       this.db.prepare('UPDATE messages SET visible_at = 0, owner = NULL, receipt = NULL WHERE owner = ?').run(owner);
     }
   }
@@ -326,15 +327,4 @@ function toMessage(row: MessageRow): QueueMessage {
 
 function dropUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function isRunning(pid: number): boolean {
-  if (!(pid > 0)) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it runs, as another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -12,7 +12,7 @@ import { percent, printJson, printLine, table } from '../output.js';
 
 export async function assessCommand(runtime: LocalRuntime, name: string, options: { json?: boolean; backbones?: string[] }): Promise<void> {
   const dataset = validateName(name, 'dataset');
-  const assessment = await assessDataset(runtime.store, dataset, {
+  const assessment = await assessDataset(runtime, dataset, {
     location: { backbonesDir: runtime.backbonesDir },
     ...(options.backbones ? { backbones: options.backbones } : {}),
     device: runtime.config.device,

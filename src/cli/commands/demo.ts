@@ -22,7 +22,7 @@ const SAMPLE = path.join(repoRoot, 'examples', 'fashion-mnist');
 const DATASET = 'fashion-mnist-demo';
 
 async function openWithBackbone(): Promise<LocalRuntime> {
-  const runtime = await LocalRuntime.open(localConfig());
+  const runtime = await LocalRuntime.open(localConfig(), { consume: true });
   try {
     await runtime.backbone();
     return runtime;
@@ -32,7 +32,7 @@ async function openWithBackbone(): Promise<LocalRuntime> {
     printLine(`${error.message}\nfetching it now (npm run fetch-models)...`);
     const fetched = spawnSync('npm', ['run', '--silent', 'fetch-models'], { cwd: repoRoot, stdio: 'inherit' });
     if (fetched.status !== 0) throw error;
-    const retry = await LocalRuntime.open(localConfig());
+    const retry = await LocalRuntime.open(localConfig(), { consume: true });
     await retry.backbone();
     return retry;
   }

@@ -7,7 +7,7 @@ import { percent, printJson, printLine, table } from '../output.js';
 export async function modelsCommand(runtime: LocalRuntime, name: string, options: { json?: boolean }): Promise<void> {
   const dataset = validateName(name, 'dataset');
   const [versions, pointer] = await Promise.all([runtime.registry.list(dataset), runtime.registry.pointer(dataset)]);
-  if (versions.length === 0) await requireDataset(runtime.store, dataset); // names an unknown dataset
+  if (versions.length === 0) await requireDataset(runtime.apiContext(), dataset); // names an unknown dataset
   const rows = versions.map((m) => ({ version: m.version, current: m.version === pointer?.version, createdAt: m.createdAt, backbone: m.backbone.id, accuracy: m.metrics.accuracy, macroF1: m.metrics.macroF1 }));
   if (options.json) {
     printJson({ dataset, current: pointer?.version ?? null, models: rows });

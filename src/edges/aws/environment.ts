@@ -4,11 +4,13 @@
  * by every invocation; the backbone file ships in the function's asset (HEADSTART_MODELS).
  */
 import { BatchClient } from '@aws-sdk/client-batch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { HeadstartError } from '../../errors.js';
 import { BatchJobRunner } from '../../adapters/aws/BatchJobRunner.js';
 import { S3ObjectStore } from '../../adapters/aws/S3ObjectStore.js';
+import { DynamoDatasetIndex } from '../../adapters/aws/DynamoDatasetIndex.js';
 import { S3UploadTarget } from '../../adapters/aws/S3UploadTarget.js';
 import { Backbone } from '../../backbone/Backbone.js';
 import { DEFAULT_BACKBONE } from '../../backbone/catalogue.js';
@@ -23,6 +25,11 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
 export function s3Store(env: NodeJS.ProcessEnv = process.env): S3ObjectStore {
   // AWS_ENDPOINT_URL_S3 lets the same wiring talk to moto_server in tests; the SDK reads it itself.
   return new S3ObjectStore(new S3Client({ forcePathStyle: env["S3_FORCE_PATH_STYLE"] === "true" }), requireEnv("BUCKET", env));
+}
+
+/** The dataset index table (TABLE); AWS_ENDPOINT_URL_DYNAMODB points it at moto_server in tests. */
+export function dynamoIndex(env: NodeJS.ProcessEnv = process.env): DynamoDatasetIndex {
+  return new DynamoDatasetIndex(new DynamoDBClient({}), requireEnv('TABLE', env));
 }
 
 /** Presigned PUT URLs into the same bucket, for the console's uploads (bytes never pass through Lambda). */

@@ -8,11 +8,13 @@ import { deviceFromEnv } from '../../config.js';
 import type { Device } from '../../backend/onnx.js';
 import type { JobState } from '../../ports/JobRunner.js';
 import type { ObjectStore } from '../../ports/ObjectStore.js';
+import type { DatasetIndex } from '../../ports/DatasetIndex.js';
 import { readJob, updateJob } from '../../pipeline/jobs.js';
 import { trainDataset, type TrainingBackbone } from '../../pipeline/train.js';
 
 export interface TrainJobInput {
   store: ObjectStore;
+  index: DatasetIndex;
   backbone: TrainingBackbone;
   dataset: string;
   jobId: string;
@@ -26,7 +28,7 @@ export async function runTrainJob(input: TrainJobInput): Promise<JobState> {
   const base: JobState = (await readJob(store, jobId)) ?? { id: jobId, dataset, status: 'queued', submittedAt: now, updatedAt: now };
   const running = await updateJob(store, base, { status: 'running' });
   try {
-    const manifest = await trainDataset({ store, backbone: input.backbone }, dataset, { device: input.device });
+    const manifest = await trainDataset({ store, index: input.index, backbone: input.backbone }, dataset, { device: input.device });
     const fallback = manifest.training.deviceFallback;
     if (fallback) input.log?.('training fell back to the CPU', { dataset, requested: input.device, reason: fallback });
     const done = await updateJob(store, running, { status: 'succeeded', version: manifest.version, ...(fallback ? { deviceFallback: fallback } : {}) });
@@ -46,11 +48,12 @@ export async function runTrainJob(input: TrainJobInput): Promise<JobState> {
  * the trainer decides, so a fallback is logged and kept in the job record and model.json.
  */
 export async function trainJobFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { lazyBackbone, logger, requireEnv, s3Store } = await import('../aws/environment.js');
+  const { dynamoIndex, lazyBackbone, logger, requireEnv, s3Store } = await import('../aws/environment.js');
   const log = logger('headstart-train');
   const device = deviceFromEnv(env);
   const job = await runTrainJob({
     store: s3Store(env),
+    index: dynamoIndex(env),
     backbone: await lazyBackbone(env)(),
     dataset: requireEnv('DATASET', env),
     jobId: env['AWS_BATCH_JOB_ID'] ?? requireEnv('JOB_ID', env),

@@ -14,9 +14,11 @@ import { HeadstartError } from '../../errors.js';
 import { parseS3EventMessages } from '../../adapters/aws/s3Events.js';
 import { extractObjects, type Embedder } from '../../pipeline/extract.js';
 import type { ObjectStore } from '../../ports/ObjectStore.js';
+import type { DatasetIndex } from '../../ports/DatasetIndex.js';
 
 export interface ExtractHandlerDeps {
   store: ObjectStore;
+  index: DatasetIndex;
   /** Loaded once per container and reused by every invocation. */
   embedder: () => Promise<Embedder>;
   logger: Logger;
@@ -39,6 +41,7 @@ export function makeExtractHandler(deps: ExtractHandlerDeps): (event: SQSEvent, 
     const result = (async () =>
       extractObjects(batch.events, {
         store: deps.store,
+        index: deps.index,
         embedder: await deps.embedder(),
         warn: (message, ctx) => deps.logger.warn(message, ctx),
       }))();

@@ -1,0 +1,50 @@
+/**
+ * Which backbone a training uses, and what it takes to use it: the policy both the local runtime
+ * and the Batch job follow, so `--backbone auto` and training on another backbone behave the same
+ * everywhere.
+ *
+ * - no choice: the backbone extraction embedded with (its embeddings are all cached);
+ * - a name: that backbone, after embedding whatever the cache lacks for it (backfill);
+ * - `auto`: the transfer assessment ranks every backbone on this machine, the best is backfilled
+ *   and trained, and the assessment that chose it is kept in the version.
+ */
+import type { BackboneLocation } from '../backbone/resolveBackbone.js';
+import type { ModelManifest } from '../registry/ModelManifest.js';
+import { assessDataset, pickBackbone } from '../transfer/assess.js';
+import { backfillEmbeddings } from './backfill.js';
+import type { DataPlane } from './status.js';
+import { TRAIN_ASSESSMENT, trainDataset, type TrainingBackbone, type TrainOptions } from './train.js';
+
+export interface BackboneProvider {
+  /** The backbone extraction embeds with. */
+  extraction(): Promise<TrainingBackbone>;
+  /** A catalogue or registered backbone, loaded once and kept by the provider. */
+  named(name: string): Promise<TrainingBackbone>;
+  /** Where registered backbones live, for the assessment's list of candidates. */
+  location?: BackboneLocation;
+}
+
+export async function trainChoosingBackbone(
+  plane: Pick<DataPlane, 'store' | 'index'>,
+  backbones: BackboneProvider,
+  dataset: string,
+  options: TrainOptions & { backbone?: string } = {},
+): Promise<ModelManifest> {
+  const { backbone: choice, ...rest } = options;
+  const extraction = await backbones.extraction();
+  if (choice === 'auto') {
+    const assessment = await assessDataset(plane, dataset, {
+      ...TRAIN_ASSESSMENT,
+      ...(backbones.location ? { location: backbones.location } : {}),
+      seed: rest.seed ?? 0,
+      ...(rest.device ? { device: rest.device } : {}),
+    });
+    const chosen = await backbones.named(pickBackbone(assessment).name);
+    if (chosen.id !== extraction.id) await backfillEmbeddings(plane, dataset, chosen);
+    return trainDataset({ ...plane, backbone: chosen }, dataset, { ...rest, assessment });
+  }
+  const backbone = choice === undefined ? extraction : await backbones.named(choice);
+  // Extraction cached embeddings of its own backbone only; embed the rest with this one first.
+  if (backbone.id !== extraction.id) await backfillEmbeddings(plane, dataset, backbone);
+  return trainDataset({ ...plane, backbone }, dataset, rest);
+}
