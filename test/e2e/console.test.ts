@@ -1,0 +1,241 @@
+/**
+ * The web console end to end, in Debian's Chromium driven by playwright-core, against a real
+ * `headstart serve` child process on 127.0.0.1 with a fresh HEADSTART_HOME and the real backbone:
+ * create a dataset, add two labels, upload 10 real hymenoptera photos to each by the file input
+ * (and a text file, refused with its reason), wait for extraction, train, read the validation
+ * accuracy, drop an image on "Try it" and read the top class, move one image to the other label
+ * and train again, roll back. Every request the page makes must stay on 127.0.0.1. Screenshots of
+ * each step go to test-results/console/ (kept for a person to look at), with the measured start-up
+ * time and transferred bytes in metrics.json.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildConsole, checkConsole } from '../../scripts/build-console.js';
+import { freePort } from '../helpers/freePort.js';
+import { datasetsDir, repoDir } from '../helpers/shared.js';
+
+const PER_LABEL = 10;
+const SHOTS = path.join(repoDir(), 'test-results', 'console');
+const hymenoptera = path.join(datasetsDir(), 'hymenoptera');
+
+let work = '';
+let server: ChildProcess | undefined;
+let serverOutput = '';
+let baseUrl = '';
+let context: BrowserContext | undefined;
+let page: Page;
+let cdp: CDPSession;
+const requests: string[] = [];
+const offHost: string[] = [];
+const shots: string[] = [];
+const metrics: Record<string, unknown> = {};
+let transferred = 0;
+
+async function firstFiles(dir: string, count: number): Promise<string[]> {
+  return (await readdir(dir)).sort().slice(0, count).map((f) => path.join(dir, f));
+}
+
+async function shot(name: string): Promise<void> {
+  const file = path.join(SHOTS, `${String(shots.length + 1).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  shots.push(path.basename(file));
+}
+
+function card(label: string) {
+  return page.locator(`article.card[data-label="${label}"]`);
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'hs-console-'));
+  await rm(SHOTS, { recursive: true, force: true });
+  await mkdir(SHOTS, { recursive: true });
+  // The console is built from the repo's sources into a scratch folder (type-checked first), so
+  // this test never depends on, or disturbs, a dist/ another build is writing.
+  checkConsole();
+  const consoleDir = path.join(work, 'console');
+  await buildConsole(consoleDir);
+
+  const port = await freePort();
+  baseUrl = `http://127.0.0.1:${port}`;
+  // The browser starts first, so the start-up time below is the server's and the page's alone.
+  context = await chromium.launchPersistentContext(path.join(work, 'chromium'), {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  // Anything not for our server is recorded and refused, so a stray fetch fails loudly here.
+  await context.route('**/*', async (route) => {
+    const url = route.request().url();
+    if (url.startsWith(`${baseUrl}/`) || url.startsWith('data:') || url.startsWith('blob:')) await route.continue();
+    else {
+      offHost.push(url);
+      await route.abort();
+    }
+  });
+  context.on('request', (request) => requests.push(request.url()));
+  page = context.pages()[0] ?? (await context.newPage());
+  cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  cdp.on('Network.loadingFinished', (event: { encodedDataLength: number }) => (transferred += event.encodedDataLength));
+  page.on('dialog', (dialog) => void dialog.accept());
+  const started = performance.now();
+  server = spawn(process.execPath, [path.join(repoDir(), 'bin', 'headstart.js'), 'serve', '--port', String(port)], {
+    cwd: work,
+    env: { ...process.env, HEADSTART_HOME: path.join(work, 'home'), HEADSTART_CONSOLE_DIR: consoleDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout?.on('data', (chunk: Buffer) => (serverOutput += chunk.toString()));
+  server.stderr?.on('data', (chunk: Buffer) => (serverOutput += chunk.toString()));
+  const listening = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (serverOutput.includes('headstart API on')) {
+        clearInterval(timer);
+        resolve();
+      } else if (server?.exitCode !== null || performance.now() - listening > 60_000) {
+        clearInterval(timer);
+        reject(new Error(`headstart serve did not start: ${serverOutput}`));
+      }
+    }, 20);
+  });
+  metrics['serveListeningMs'] = Math.round(performance.now() - started);
+
+  await page.goto(`${baseUrl}/`);
+  await page.locator('body[data-ready="true"]').waitFor();
+  metrics['serveToInteractiveMs'] = Math.round(performance.now() - started);
+  // Runs in the page (this file is type-checked without DOM types, hence the local shape).
+  type Timing = { name: string; transferSize: number };
+  const load = await page.evaluate(() => {
+    const entries = (type: string): Timing[] => (performance as unknown as { getEntriesByType(t: string): Timing[] }).getEntriesByType(type);
+    const nav = entries('navigation')[0] as Timing;
+    return { document: nav.transferSize, resources: entries('resource').map((r) => ({ name: r.name, bytes: r.transferSize })) };
+  });
+  metrics['initialLoad'] = load;
+  metrics['initialLoadBytes'] = load.document + load.resources.reduce((sum, r) => sum + r.bytes, 0);
+}, 180_000);
+
+afterAll(async () => {
+  metrics['sessionTransferredBytes'] = transferred;
+  metrics['screenshots'] = shots;
+  metrics['requests'] = requests.length;
+  await writeFile(path.join(SHOTS, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`).catch(() => undefined);
+  await context?.close();
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server?.once('exit', resolve));
+    server.kill('SIGTERM');
+    await exited;
+  }
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('the web console, end to end', () => {
+  it('serves a page that works with no request leaving 127.0.0.1', async () => {
+    await expect(page.title()).resolves.toBe('headstart console');
+    expect(await page.getByText('No datasets yet').isVisible()).toBe(true);
+    await shot('start');
+  });
+
+  it('creates a dataset and two labels, held on the page until their first upload', async () => {
+    await page.getByLabel('New dataset').fill('bugs');
+    await page.getByRole('button', { name: 'Create dataset' }).click();
+    await expect.poll(() => page.getByRole('heading', { name: 'Dataset bugs' }).isVisible()).toBe(true);
+    for (const label of ['ants', 'bees']) {
+      await page.getByLabel('New label').fill(label);
+      await page.getByRole('button', { name: 'Add label' }).click();
+      await card(label).waitFor();
+    }
+    await shot('labels');
+  });
+
+  it('uploads real photos by the file input, extracts them, and shows why a text file was refused', async () => {
+    const ants = await firstFiles(path.join(hymenoptera, 'train', 'ants'), PER_LABEL);
+    const bees = await firstFiles(path.join(hymenoptera, 'train', 'bees'), PER_LABEL);
+    const asFiles = (files: string[]) => Promise.all(files.map(async (f) => ({ name: path.basename(f), mimeType: 'image/jpeg', buffer: await readFile(f) })));
+    await page.getByLabel('Add images to ants').setInputFiles([...(await asFiles(ants)), { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('these are not pixels\n') }]);
+    await page.getByLabel('Add images to bees').setInputFiles(await asFiles(bees));
+    await shot('uploading');
+    await expect
+      .poll(() => page.getByTestId('summary').textContent(), { timeout: 90_000, interval: 500 })
+      .toMatch(new RegExp(`^${2 * PER_LABEL} images ready in 2 labels, 0 waiting, 1 refused`));
+    await expect.poll(() => card('ants').locator('.counts').textContent()).toBe(`${PER_LABEL} ready, 1 refused`);
+    const reason = await card('ants').locator('.failures li').textContent();
+    expect(reason).toMatch(/^notes\.txt: .*not an image/i);
+    await expect.poll(() => page.locator('.uploads li[data-file="notes.txt"] .upload-status').textContent()).toMatch(/^refused: .*not an image/i);
+    expect(await card('bees').locator('.thumbs img').count()).toBe(PER_LABEL);
+    await shot('extracted-with-refusal');
+  });
+
+  it('trains, shows the job and the validation accuracy, and the verdict in words and numbers', async () => {
+    await page.getByRole('button', { name: 'Train', exact: true }).click();
+    await expect.poll(() => page.getByTestId('job-status').textContent(), { timeout: 120_000, interval: 500 }).toMatch(/^Training done/);
+    const result = (await page.getByTestId('train-result').textContent()) ?? '';
+    const accuracy = Number(/validation accuracy ([\d.]+)%/.exec(result)?.[1]);
+    metrics['firstValidationAccuracy'] = accuracy;
+    expect(accuracy).toBeGreaterThanOrEqual(80);
+    const verdict = (await page.getByTestId('verdict-after').textContent()) ?? '';
+    expect(verdict).toMatch(/Pretraining (helps|helps a little|does not help): [+-][\d.]+ points/);
+    expect(verdict).toMatch(/Without \(same head on raw pixels\)[\d.]+%/);
+    expect(await page.getByTestId('verdict-before').textContent()).toContain('Not measured yet');
+    await expect.poll(() => page.frameLocator('iframe.report').locator('h1').textContent()).toContain('bugs');
+    await shot('trained');
+    await page.locator('iframe.report').scrollIntoViewIfNeeded();
+    await page.locator('iframe.report').screenshot({ path: path.join(SHOTS, `${String(shots.length + 1).padStart(2, '0')}-report-inline.png`) });
+    shots.push(`${String(shots.length + 1).padStart(2, '0')}-report-inline.png`);
+  });
+
+  it('classifies an image dropped on "Try it" and shows the top classes as bars', async () => {
+    const file = (await firstFiles(path.join(hymenoptera, 'val', 'bees'), 1))[0] as string;
+    const bytes = (await readFile(file)).toString('base64');
+    const transfer = await page.evaluateHandle(
+      ({ b64, name }) => {
+        type Transfer = { items: { add(file: File): void } };
+        const data = new (globalThis as unknown as { DataTransfer: new () => Transfer }).DataTransfer();
+        data.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type: 'image/jpeg' }));
+        return data;
+      },
+      { b64: bytes, name: path.basename(file) },
+    );
+    await page.getByTestId('try-drop').dispatchEvent('drop', { dataTransfer: transfer });
+    await expect.poll(() => page.locator('.top-class strong').textContent(), { timeout: 30_000 }).toBe('bees');
+    expect(await page.getByTestId('prediction').locator('.bars li').count()).toBe(2);
+    expect(await page.getByTestId('prediction').textContent()).toMatch(/Looks like the training images|looks unlike the training images/);
+    await page.getByTestId('try-drop').scrollIntoViewIfNeeded();
+    await shot('prediction');
+  });
+
+  it('moves one image to the other label, trains again and rolls back to the first version', async () => {
+    const firstVersion = await page.locator('.versions tr.current th').textContent();
+    const moved = path.basename((await firstFiles(path.join(hymenoptera, 'train', 'ants'), 1))[0] as string);
+    await card('ants').getByRole('button', { name: moved }).click();
+    await card('ants').getByLabel('Label to move the selected ants images to').selectOption('bees');
+    await card('ants').getByRole('button', { name: 'Move 1 selected', exact: true }).click();
+    await expect.poll(() => card('bees').locator('.counts').textContent(), { timeout: 60_000 }).toBe(`${PER_LABEL + 1} ready`);
+    await expect.poll(() => card('ants').locator('.counts').textContent()).toBe(`${PER_LABEL - 1} ready, 1 refused`);
+    await shot('relabelled');
+
+    await page.getByRole('button', { name: 'Train', exact: true }).click();
+    await expect.poll(() => page.getByTestId('job-status').textContent(), { timeout: 120_000, interval: 500 }).toMatch(/^Training done/);
+    await expect.poll(() => page.locator('.versions tbody tr').count()).toBe(2);
+    const secondVersion = await page.locator('.versions tr.current th').textContent();
+    expect(secondVersion).not.toBe(firstVersion);
+    expect(await page.getByTestId('verdict-before').textContent()).toContain(`Before training (${firstVersion})`);
+    metrics['secondResult'] = await page.getByTestId('train-result').textContent();
+    await shot('retrained');
+
+    await page.getByRole('button', { name: 'Roll back to the previous version' }).click();
+    await expect.poll(() => page.locator('.versions tr.current th').textContent()).toBe(firstVersion);
+    await page.locator('.versions').scrollIntoViewIfNeeded();
+    await shot('rolled-back');
+  });
+
+  it('made every request to 127.0.0.1 only', () => {
+    expect(offHost).toEqual([]);
+    expect(requests.filter((url) => !url.startsWith(`${baseUrl}/`) && !url.startsWith('data:') && !url.startsWith('blob:'))).toEqual([]);
+    expect(requests.length).toBeGreaterThan(10);
+  });
+});
