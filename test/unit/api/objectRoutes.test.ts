@@ -7,6 +7,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FsObjectStore } from '../../../src/adapters/local/FsObjectStore.js';
+import { openHomeDatabase } from '../../../src/adapters/local/HomeDatabase.js';
+import { SqliteDatasetIndex } from '../../../src/adapters/local/SqliteDatasetIndex.js';
 import { route, type ApiContext, type HttpRequest } from '../../../src/api/router.js';
 import { ThumbnailCache } from '../../../src/api/thumbnailCache.js';
 import { extractObjects } from '../../../src/pipeline/extract.js';
@@ -45,6 +47,7 @@ describe('object, label and version routes', () => {
   let cleanup: () => Promise<void>;
   let context: ApiContext;
   let events: ObjectEvent[];
+  let index: SqliteDatasetIndex;
   let png: Uint8Array;
   const embedder = new FakeEmbedder();
 
@@ -55,17 +58,18 @@ describe('object, label and version routes', () => {
   /** Runs extraction over the events the store emitted so far, as the queue would. */
   const extract = async (): Promise<void> => {
     const batch = events.splice(0);
-    if (batch.length > 0) await extractObjects(batch, { store, embedder });
+    if (batch.length > 0) await extractObjects(batch, { store, index, embedder });
   };
 
   beforeEach(async () => {
     ({ store, cleanup } = await tempStore());
+    index = new SqliteDatasetIndex(openHomeDatabase(':memory:'));
     events = [];
     store.onEvent((event) => {
       events.push(event);
       return Promise.resolve();
     });
-    context = { store, jobs: noJobs, predictor: async () => Promise.reject(new Error('no predictions here')), thumbnails: new ThumbnailCache(10) };
+    context = { store, index, jobs: noJobs, predictor: async () => Promise.reject(new Error('no predictions here')), thumbnails: new ThumbnailCache(10) };
     png = new Uint8Array(await readFile(path.join(imagesDir(), 'coffee.png')));
   });
   afterEach(async () => cleanup());
@@ -77,7 +81,7 @@ describe('object, label and version routes', () => {
     expect(events.map((e) => [e.kind, e.key])).toEqual([['created', 'datasets/bugs/ants/a 1.png']]);
     await call('PUT', '/datasets/bugs/labels/ants/objects/notes.txt', 'BAD not an image', 'text/plain');
     await extract();
-    const status = await datasetStatus(store, 'bugs');
+    const status = await datasetStatus({ store, index }, 'bugs');
     expect(status.labels).toEqual({ ants: 1 });
     expect(status.failures).toEqual([expect.objectContaining({ key: 'datasets/bugs/ants/notes.txt', code: 'not_an_image' })]);
   });
@@ -85,6 +89,7 @@ describe('object, label and version routes', () => {
   it('lists labels with counts, and a label page with thumbnails, a total and a cursor', async () => {
     for (const name of ['a.png', 'b.png', 'c.png']) await store.put(`datasets/bugs/ants/${name}`, png);
     await store.put('datasets/bugs/bees/x.txt', 'BAD');
+    await extract(); // the dataset exists once its uploads are extracted (the index knows it)
     const labels = await call('GET', '/datasets/bugs/labels');
     expect(labels.body).toEqual({ dataset: 'bugs', labels: [{ label: 'ants', objects: 3 }, { label: 'bees', objects: 1 }] });
 
@@ -116,7 +121,7 @@ describe('object, label and version routes', () => {
       ['removed', 'datasets/bugs/ants/b.png'],
     ]);
     await extract();
-    expect(await datasetStatus(store, 'bugs')).toMatchObject({ labels: { ants: 1, bees: 2 }, pending: 0, failures: [] });
+    expect(await datasetStatus({ store, index }, 'bugs')).toMatchObject({ labels: { ants: 1, bees: 2 }, pending: 0, failures: [] });
   });
 
   it('deletes an image and a whole label', async () => {
@@ -175,6 +180,7 @@ describe('object, label and version routes', () => {
     beforeEach(async () => {
       await store.put('datasets/bugs/ants/a.png', 'aaaa');
       await store.put('datasets/bugs/bees/b.png', 'bbbb');
+      await extract(); // "bugs" is a known dataset (in the index); "nope" is not
     });
     const json = 'application/json';
     it.each([

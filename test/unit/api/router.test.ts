@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FsObjectStore } from '../../../src/adapters/local/FsObjectStore.js';
+import { openHomeDatabase } from '../../../src/adapters/local/HomeDatabase.js';
+import { SqliteDatasetIndex } from '../../../src/adapters/local/SqliteDatasetIndex.js';
 import { route, type ApiContext, type HttpRequest } from '../../../src/api/router.js';
 import { extractObjects } from '../../../src/pipeline/extract.js';
 import { Predictor } from '../../../src/pipeline/predict.js';
@@ -32,11 +34,14 @@ describe('HTTP router', () => {
   let cleanup: () => Promise<void>;
   let context: ApiContext;
   let jobs: RecordingJobs;
+  let embedder: FakeEmbedder;
+  let index: SqliteDatasetIndex;
   beforeEach(async () => {
     ({ store, cleanup } = await tempStore());
-    const embedder = new FakeEmbedder();
+    embedder = new FakeEmbedder();
+    index = new SqliteDatasetIndex(openHomeDatabase(':memory:'));
     jobs = new RecordingJobs();
-    context = { store, jobs, predictor: async () => new Predictor(store, embedder), maxBodyBytes: 1000 };
+    context = { store, index, jobs, predictor: async () => new Predictor(store, embedder), maxBodyBytes: 1000 };
     await store.put('datasets/ds/ants/a.jpg', 'aaa');
     await store.put('datasets/ds/bees/b.jpg', 'bbb');
     await extractObjects(
@@ -44,7 +49,7 @@ describe('HTTP router', () => {
         { id: '1', kind: 'created', key: 'datasets/ds/ants/a.jpg' },
         { id: '2', kind: 'created', key: 'datasets/ds/bees/b.jpg' },
       ],
-      { store, embedder },
+      { store, index, embedder },
     );
   });
   afterEach(async () => cleanup());
@@ -57,6 +62,7 @@ describe('HTTP router', () => {
 
   it('decodes percent-encoded dataset names', async () => {
     await store.put('datasets/my set/x/a.jpg', 'z');
+    await extractObjects([{ id: '3', kind: 'created', key: 'datasets/my set/x/a.jpg' }], { store, index, embedder });
     const { status } = await call(context, request('GET', '/datasets/my%20set'));
     expect(status).toBe(200);
   });
