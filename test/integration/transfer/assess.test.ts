@@ -7,6 +7,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FsObjectStore } from '../../../src/adapters/local/FsObjectStore.js';
+import { openHomeDatabase } from '../../../src/adapters/local/HomeDatabase.js';
+import { SqliteDatasetIndex } from '../../../src/adapters/local/SqliteDatasetIndex.js';
 import { Backbone } from '../../../src/backbone/Backbone.js';
 import { datasetObjectKey } from '../../../src/dataset/keys.js';
 import { EmbeddingCache } from '../../../src/embeddings/EmbeddingCache.js';
@@ -21,6 +23,7 @@ const DATASET = 'bugs';
 
 describe('assessDataset (hymenoptera, 12 images per class)', () => {
   let store: FsObjectStore;
+  let index: SqliteDatasetIndex;
   let cleanup: () => Promise<void>;
   let fp32: Backbone;
   let keys: string[];
@@ -29,6 +32,7 @@ describe('assessDataset (hymenoptera, 12 images per class)', () => {
 
   beforeAll(async () => {
     ({ store, cleanup } = await tempStore());
+    index = new SqliteDatasetIndex(openHomeDatabase(':memory:'));
     fp32 = await Backbone.load('mobilenetv2-12-fp32-embed', { modelsDir: modelsDir() });
     keys = [];
     for (const label of ['ants', 'bees']) {
@@ -43,10 +47,10 @@ describe('assessDataset (hymenoptera, 12 images per class)', () => {
     // A byte-identical copy under the same label: kept once.
     await store.put(datasetObjectKey(DATASET, 'ants', 'copy.jpg'), (await store.get(keys[0] as string)) as Uint8Array);
     keys.push(datasetObjectKey(DATASET, 'ants', 'copy.jpg'));
-    const result = await extractObjects(keys.map((key, i) => ({ id: `e${i}`, kind: 'created' as const, key })), { store, embedder: fp32 });
+    const result = await extractObjects(keys.map((key, i) => ({ id: `e${i}`, kind: 'created' as const, key })), { store, index, embedder: fp32 });
     expect(result.failedIds).toEqual([]);
 
-    first = await assessDataset(store, DATASET, {
+    first = await assessDataset({ store, index }, DATASET, {
       backbones: [fp32, 'mobilenetv2-12-int8'],
       location: { modelsDir: modelsDir() },
       learningCurve: { seeds: 2 },
@@ -125,12 +129,12 @@ describe('assessDataset (hymenoptera, 12 images per class)', () => {
     // Replace one image's bytes without re-extracting: its record now names other content.
     const replaced = keys[1] as string;
     await store.put(replaced, (await store.get(keys[2] as string)) as Uint8Array);
-    const again = await assessDataset(store, DATASET, { backbones: [fp32, 'mobilenetv2-12-int8'], location: { modelsDir: modelsDir() } });
+    const again = await assessDataset({ store, index }, DATASET, { backbones: [fp32, 'mobilenetv2-12-int8'], location: { modelsDir: modelsDir() } });
     expect(again.backbones.every((b) => b.embeddedNow === 0)).toBe(true);
     expect(again.n).toBe(2 * PER_CLASS - 1);
     expect(again.excluded).toContainEqual({ key: replaced, reason: expect.stringContaining('changed since it was extracted') });
     await store.put(replaced, (await readFile(path.join(datasetsDir(), 'hymenoptera', 'train', 'ants', (await readdir(path.join(datasetsDir(), 'hymenoptera', 'train', 'ants'))).sort()[1]!))));
-    const restored = await assessDataset(store, DATASET, { backbones: [fp32, 'mobilenetv2-12-int8'], location: { modelsDir: modelsDir() } });
+    const restored = await assessDataset({ store, index }, DATASET, { backbones: [fp32, 'mobilenetv2-12-int8'], location: { modelsDir: modelsDir() } });
     expect(restored.n).toBe(first.n);
     expect(restored.backbones.map((b) => [b.id, b.logme, b.probeBalancedAccuracy])).toEqual(first.backbones.map((b) => [b.id, b.logme, b.probeBalancedAccuracy]));
     expect(restored.baseline.balancedAccuracy).toBe(first.baseline.balancedAccuracy);
