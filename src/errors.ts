@@ -89,6 +89,14 @@ export class TrainingInProgressError extends HeadstartError {
   }
 }
 
+/** A conditional write found the object changed (or present) since it was read: read again and retry. */
+export class PreconditionFailedError extends HeadstartError {
+  constructor(key: string, options: ErrorOptions = {}) {
+    super(`object ${key} changed since it was read`, 'precondition_failed', 409, { ...options, context: { key, ...options.context } });
+    this.name = 'PreconditionFailedError';
+  }
+}
+
 export class NotFoundError extends HeadstartError {
   constructor(message: string, code = 'not_found', options: ErrorOptions = {}) {
     super(message, code, 404, options);

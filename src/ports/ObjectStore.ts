@@ -12,6 +12,13 @@ export interface ObjectInfo {
 
 export interface PutOptions {
   contentType?: string;
+  /**
+   * Write only if the object's ETag is still this one (compare-and-swap); otherwise throw
+   * PreconditionFailedError and change nothing. S3 If-Match; a lock file locally.
+   */
+  ifMatch?: string;
+  /** Write only if no object has this key yet (S3 If-None-Match: *). */
+  ifNoneMatch?: '*';
 }
 
 export interface ObjectStore {

@@ -4,10 +4,12 @@
  * A version is immutable: its files are written first and model.json last, so a version without
  * model.json is incomplete and never listed, loaded or promoted. The pointer (current.json) moves
  * only after the whole version is written, in one PUT, and keeps the versions it replaced so
- * rollback can go back.
+ * rollback can go back. That PUT is conditional on the pointer being the one read (S3 If-Match, a
+ * lock file locally): two promotes racing both land, one after the other, and neither loses the
+ * other's history entry.
  */
 import { randomBytes } from 'node:crypto';
-import { BadRequestError, ModelNotFoundError } from '../errors.js';
+import { BadRequestError, ModelNotFoundError, PreconditionFailedError } from '../errors.js';
 import { currentPointerKey, modelsPrefix, versionPrefix } from '../dataset/keys.js';
 import { validateName } from '../dataset/names.js';
 import { getJson, listAll, putJson, type ObjectStore } from '../ports/ObjectStore.js';
@@ -15,6 +17,8 @@ import type { ModelManifest } from './ModelManifest.js';
 import { mapLimit } from '../util/mapLimit.js';
 
 export const MANIFEST_FILE = 'model.json';
+/** Racing promotes each retry after losing; this many rounds is far beyond any real contention. */
+const MAX_POINTER_ATTEMPTS = 50;
 
 export interface CurrentPointer {
   version: string;
@@ -87,23 +91,42 @@ export class ModelRegistry {
   /** Makes a complete version current; the one it replaces is kept for rollback. */
   async promote(dataset: string, version: string): Promise<CurrentPointer> {
     await this.manifest(dataset, version); // refuses incomplete or unknown versions
-    const previous = await this.pointer(dataset);
-    const history = previous === undefined ? [] : previous.version === version ? previous.history : [...previous.history, previous.version];
-    const pointer: CurrentPointer = { version, history, updatedAt: new Date().toISOString() };
-    await putJson(this.store, currentPointerKey(dataset), pointer);
-    return pointer;
+    return this.movePointer(dataset, (previous) => {
+      const history = previous === undefined ? [] : previous.version === version ? previous.history : [...previous.history, previous.version];
+      return { version, history, updatedAt: new Date().toISOString() };
+    });
   }
 
   /** Goes back to the version that was current before this one. */
   async rollback(dataset: string): Promise<CurrentPointer> {
-    const pointer = await this.pointer(dataset);
-    if (pointer === undefined) throw new ModelNotFoundError(`dataset "${dataset}" has no model to roll back`, { context: { dataset } });
-    const previous = pointer.history.at(-1);
-    if (previous === undefined) {
-      throw new BadRequestError(`dataset "${dataset}" has no version before ${pointer.version} to roll back to`, 'no_previous_version', 409);
+    return this.movePointer(dataset, (pointer) => {
+      if (pointer === undefined) throw new ModelNotFoundError(`dataset "${dataset}" has no model to roll back`, { context: { dataset } });
+      const previous = pointer.history.at(-1);
+      if (previous === undefined) {
+        throw new BadRequestError(`dataset "${dataset}" has no version before ${pointer.version} to roll back to`, 'no_previous_version', 409);
+      }
+      return { version: previous, history: pointer.history.slice(0, -1), updatedAt: new Date().toISOString() };
+    });
+  }
+
+  /**
+   * Read, change, write-if-unchanged, until the write lands: the ETag is read before the body, so
+   * a body newer than that ETag makes the conditional write fail and the loop read again.
+   */
+  private async movePointer(dataset: string, next: (current: CurrentPointer | undefined) => CurrentPointer): Promise<CurrentPointer> {
+    const key = currentPointerKey(dataset);
+    for (let attempt = 0; attempt < MAX_POINTER_ATTEMPTS; attempt++) {
+      const info = await this.store.head(key);
+      const current = info === undefined ? undefined : await getJson<CurrentPointer>(this.store, key);
+      const pointer = next(current);
+      try {
+        await this.store.put(key, JSON.stringify(pointer, null, 2), { contentType: 'application/json', ...(info === undefined ? { ifNoneMatch: '*' } : { ifMatch: info.etag }) });
+        return pointer;
+      } catch (error) {
+        if (!(error instanceof PreconditionFailedError)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * (attempt + 1)));
+      }
     }
-    const next: CurrentPointer = { version: previous, history: pointer.history.slice(0, -1), updatedAt: new Date().toISOString() };
-    await putJson(this.store, currentPointerKey(dataset), next);
-    return next;
+    throw new PreconditionFailedError(key, { context: { dataset, reason: `the pointer kept changing over ${MAX_POINTER_ATTEMPTS} attempts` } });
   }
 }

@@ -15,6 +15,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../../ports/ObjectStore.js';
+import { PreconditionFailedError } from '../../errors.js';
 import { objectPrefixParts, validateObjectKey } from '../objectKey.js';
 
 /** The part of S3Client this adapter uses; tests may pass a fake. */
@@ -64,14 +65,25 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: validateObjectKey(key),
-        Body: body,
-        ContentType: options.contentType ?? (typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream'),
-      }),
-    );
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: validateObjectKey(key),
+          Body: body,
+          ContentType: options.contentType ?? (typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream'),
+          ...(options.ifMatch === undefined ? {} : { IfMatch: `"${options.ifMatch}"` }),
+          ...(options.ifNoneMatch === undefined ? {} : { IfNoneMatch: options.ifNoneMatch }),
+        }),
+      );
+    } catch (error) {
+      // 412: the condition failed; 409 ConditionalRequestConflict: a concurrent conditional write won.
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if ((options.ifMatch !== undefined || options.ifNoneMatch !== undefined) && (status === 412 || status === 409)) {
+        throw new PreconditionFailedError(key, { cause: error });
+      }
+      throw error;
+    }
   }
 
   async delete(key: string): Promise<void> {

@@ -14,7 +14,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, type BigIntStats } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidNameError, describeError } from '../../errors.js';
+import { InvalidNameError, PreconditionFailedError, describeError } from '../../errors.js';
 import type { ObjectEvent } from '../../ports/ObjectEvent.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../../ports/ObjectStore.js';
 import { compareKeys, objectKeySegments, objectPrefixParts, TEMP_PREFIX } from '../objectKey.js';
@@ -89,7 +89,24 @@ export class FsObjectStore implements ObjectStore {
     return this.infoOf(key, file, stats);
   }
 
-  async put(key: string, body: Uint8Array | string, _options?: PutOptions): Promise<void> {
+  async put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<void> {
+    if (options.ifMatch === undefined && options.ifNoneMatch === undefined) return this.putNow(key, body);
+    // Compare-and-swap across processes: the check and the write happen under an exclusive lock
+    // file beside the object (named like a temp file, so listings never show it).
+    const file = this.pathOf(key);
+    await this.mkdirFor(key, path.dirname(file));
+    const release = await lockFile(path.join(path.dirname(file), `${TEMP_PREFIX}lock-${path.basename(file)}`));
+    try {
+      const now = await this.head(key);
+      const ok = options.ifNoneMatch === '*' ? now === undefined : now !== undefined && now.etag === options.ifMatch;
+      if (!ok) throw new PreconditionFailedError(key);
+      await this.putNow(key, body);
+    } finally {
+      await release();
+    }
+  }
+
+  private async putNow(key: string, body: Uint8Array | string): Promise<void> {
     const file = this.pathOf(key);
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     const etag = md5Hex(bytes);
@@ -293,4 +310,23 @@ function isErrno(error: unknown, code: string): boolean {
 /** The key is absent: no file, a folder in its place, or a file where a folder of the path should be. */
 function isMissing(error: unknown): boolean {
   return isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR') || isErrno(error, 'EISDIR');
+}
+
+/** A lock older than this is taken to belong to a process that died holding it. */
+const STALE_LOCK_MS = 30_000;
+
+/** Takes an exclusive lock file (O_EXCL create), waiting for another holder; returns its release. */
+async function lockFile(lock: string): Promise<() => Promise<void>> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const handle = await fs.open(lock, 'wx');
+      await handle.close();
+      return () => fs.rm(lock, { force: true });
+    } catch (error) {
+      if (!isErrno(error, 'EEXIST')) throw error;
+      const stats = await fs.stat(lock).catch(() => undefined);
+      if (stats !== undefined && Date.now() - stats.mtimeMs > STALE_LOCK_MS) await fs.rm(lock, { force: true });
+      else await new Promise((resolve) => setTimeout(resolve, Math.min(100, 2 + attempt * 5)));
+    }
+  }
 }

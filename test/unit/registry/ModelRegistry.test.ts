@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FsObjectStore } from '../../../src/adapters/local/FsObjectStore.js';
-import { ModelNotFoundError } from '../../../src/errors.js';
+import { ModelNotFoundError, PreconditionFailedError } from '../../../src/errors.js';
+import { listAll } from '../../../src/ports/ObjectStore.js';
 import { ModelRegistry } from '../../../src/registry/ModelRegistry.js';
 import type { ModelManifest } from '../../../src/registry/ModelManifest.js';
 
@@ -53,6 +54,25 @@ describe('ModelRegistry', () => {
     expect((await registry.rollback('ds')).version).toBe('v1');
     await expect(registry.rollback('ds')).rejects.toThrow('no version before v1');
     expect((await registry.promote('ds', 'v2')).history).toEqual(['v1']);
+  });
+
+  it('keeps every history entry when promotes race (each from its own store, as separate processes would)', async () => {
+    const versions = Array.from({ length: 8 }, (_, i) => `v${i}`);
+    for (const version of versions) await registry.publish('ds', manifest(0.8), { 'head.onnx': version }, { version, promote: false });
+    await Promise.all(versions.map((version) => new ModelRegistry(new FsObjectStore(dir)).promote('ds', version)));
+    const pointer = await registry.pointer('ds');
+    // Whichever landed last is current; every other one is in the history exactly once.
+    expect([...(pointer?.history ?? []), pointer?.version].sort()).toEqual(versions);
+    expect((await listAll(store, 'models/ds/')).filter((o) => o.key.includes('lock'))).toEqual([]);
+  });
+
+  it('refuses a conditional write whose ETag is stale, and a create-only write over an object', async () => {
+    await store.put('k.json', '1');
+    const info = await store.head('k.json');
+    await store.put('k.json', '2', { ifMatch: info?.etag as string });
+    await expect(store.put('k.json', '3', { ifMatch: info?.etag as string })).rejects.toBeInstanceOf(PreconditionFailedError);
+    await expect(store.put('k.json', '4', { ifNoneMatch: '*' })).rejects.toBeInstanceOf(PreconditionFailedError);
+    expect(new TextDecoder().decode(await store.get('k.json'))).toBe('2');
   });
 
   it('publishes without promoting when asked', async () => {
