@@ -13,6 +13,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '../../../src/adapters/aws/S3ObjectStore.js';
+import type { DynamoDatasetIndex } from '../../../src/adapters/aws/DynamoDatasetIndex.js';
 import { Backbone } from '../../../src/backbone/Backbone.js';
 import { makeInferHandler } from '../../../src/edges/lambda/apiGateway.js';
 import { makeExtractHandler } from '../../../src/edges/lambda/extractHandler.js';
@@ -22,7 +23,7 @@ import { Predictor } from '../../../src/pipeline/predict.js';
 import { datasetStatus } from '../../../src/pipeline/status.js';
 import type { JobRunner } from '../../../src/ports/JobRunner.js';
 import { listAll } from '../../../src/ports/ObjectStore.js';
-import { createExtractionResources, motoS3Client, motoSqsClient, startMoto, type ExtractionResources, type MotoServer } from '../../helpers/moto.js';
+import { createExtractionResources, motoIndex, motoS3Client, motoSqsClient, startMoto, type ExtractionResources, type MotoServer } from '../../helpers/moto.js';
 import { datasetsDir } from '../../helpers/shared.js';
 
 const PER_LABEL = 8;
@@ -33,6 +34,9 @@ let s3: S3Client;
 let sqs: SQSClient;
 let resources: ExtractionResources;
 let store: S3ObjectStore;
+let index: DynamoDatasetIndex;
+/** The bucket and the DynamoDB index, as the Lambdas see them. */
+let plane: { store: S3ObjectStore; index: DynamoDatasetIndex };
 let backbone: Backbone;
 /** Counts images that actually went through the backbone. */
 let embeddedImages = 0;
@@ -97,6 +101,8 @@ beforeAll(async () => {
   sqs = motoSqsClient(moto.endpoint);
   resources = await createExtractionResources(s3, sqs, { maxReceiveCount: 5, visibilityTimeoutSeconds: 30 });
   store = new S3ObjectStore(s3, resources.bucket);
+  index = await motoIndex(moto.endpoint);
+  plane = { store, index };
   backbone = await Backbone.load();
   const counting: Embedder = {
     id: backbone.id,
@@ -105,7 +111,7 @@ beforeAll(async () => {
       return backbone.embedImages(batch);
     },
   };
-  extract = makeExtractHandler({ store, embedder: async () => counting, logger });
+  extract = makeExtractHandler({ store, index, embedder: async () => counting, logger });
   // The s3:TestEvent S3 sends when the notification is configured must be skipped, not fail.
   await pollUntilEmpty();
 });
@@ -126,7 +132,7 @@ describe('AWS pipeline on moto_server', () => {
     await sqs.send(new SendMessageCommand({ QueueUrl: resources.queueUrl, MessageBody: '{"not": "an S3 notification"}' }));
     await pollUntilEmpty();
 
-    const status = await datasetStatus(store, DATASET);
+    const status = await datasetStatus(plane, DATASET);
     expect(status.labels).toEqual({ ants: PER_LABEL, bees: PER_LABEL });
     expect(status.pending).toBe(0);
     expect(status.failures).toEqual([expect.objectContaining({ key: `datasets/${DATASET}/ants/notes.jpg`, code: 'not_an_image' })]);
@@ -140,30 +146,30 @@ describe('AWS pipeline on moto_server', () => {
   });
 
   it('a duplicate notification changes nothing and embeds nothing', async () => {
-    const before = await datasetStatus(store, DATASET);
+    const before = await datasetStatus(plane, DATASET);
     const embedded = embeddedImages;
     const [first] = await images('train', 'ants', 1);
     await put(`datasets/${DATASET}/ants/${first?.file}`, first?.bytes ?? ''); // same bytes again: a new notification
     await pollUntilEmpty();
     expect(embeddedImages).toBe(embedded);
-    expect(await datasetStatus(store, DATASET)).toEqual(before);
+    expect(await datasetStatus(plane, DATASET)).toEqual(before);
   });
 
   it('a delete removes the image from the dataset', async () => {
     await put(`datasets/${DATASET}/bees/extra.jpg`, (await images('val', 'bees', 1))[0]?.bytes ?? '');
     await pollUntilEmpty();
-    expect((await datasetStatus(store, DATASET)).labels['bees']).toBe(PER_LABEL + 1);
+    expect((await datasetStatus(plane, DATASET)).labels['bees']).toBe(PER_LABEL + 1);
     await s3.send(new DeleteObjectCommand({ Bucket: resources.bucket, Key: `datasets/${DATASET}/bees/extra.jpg` }));
     await pollUntilEmpty();
-    expect((await datasetStatus(store, DATASET)).labels['bees']).toBe(PER_LABEL);
+    expect((await datasetStatus(plane, DATASET)).labels['bees']).toBe(PER_LABEL);
   });
 
   it('trains with the Batch entry point, publishes a version, and the infer handler predicts correctly', async () => {
-    const job = await runTrainJob({ store, backbone, dataset: DATASET, jobId: 'job-moto-1', device: 'cpu' });
+    const job = await runTrainJob({ store, index, backbone, dataset: DATASET, jobId: 'job-moto-1', device: 'cpu' });
     expect(job).toMatchObject({ status: 'succeeded', version: expect.stringMatching(/^v/) });
 
     const noJobs: JobRunner = { submit: async () => Promise.reject(new Error('not used')), get: async () => undefined };
-    const infer = makeInferHandler({ store, jobs: noJobs, predictor: async () => new Predictor(store, backbone) });
+    const infer = makeInferHandler({ store, index, jobs: noJobs, predictor: async () => new Predictor(store, backbone) });
     const encoded = `/datasets/${encodeURIComponent(DATASET)}`;
 
     const datasetResponse = await infer(apiEvent('GET', encoded));
