@@ -17,6 +17,8 @@
  *                      50-megapixel upload decodes to ~150 MB, so this leaves room for several at once
  *   inferMemoryMb      default 1769: one full vCPU for onnxruntime; the bundled handler peaked at 190 MiB
  *                      RSS over 30 predictions (bench/infer-latency.ts)
+ *   consoleOrigin      the web console's origin (e.g. http://127.0.0.1:8080): the API answers CORS for it
+ *                      and the data bucket accepts its presigned uploads; no CORS at all when absent
  */
 import type { Node } from 'constructs';
 import { DEFAULT_BACKBONE } from '../../src/backbone/catalogue.js';
@@ -34,6 +36,7 @@ export interface PipelineConfig {
   throttle: { rateLimit: number; burstLimit: number };
   extractMemoryMb: number;
   inferMemoryMb: number;
+  consoleOrigin: string | undefined;
 }
 
 const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT', 'CRITICAL'];
@@ -68,6 +71,7 @@ export function pipelineConfig(node: Node): PipelineConfig {
     throttle: { rateLimit: integer(raw, 'throttleRate', 20, 1, 10_000), burstLimit: integer(raw, 'throttleBurst', 40, 1, 5_000) },
     extractMemoryMb: integer(raw, 'extractMemoryMb', 1769, 1024, 10_240),
     inferMemoryMb: integer(raw, 'inferMemoryMb', 1769, 1024, 10_240),
+    consoleOrigin: readOrigin(raw),
   };
 }
 
@@ -83,6 +87,22 @@ function readAuth(raw: (key: string) => unknown): AuthConfig {
     .filter((a) => a.length > 0);
   if (audience.length === 0) throw new ConfigError('jwtAudience', 'auth=jwt needs at least one audience (comma-separated)');
   return { mode, issuer, audience };
+}
+
+/** An origin is a scheme, a host and maybe a port: nothing else may reach an Access-Control-Allow-Origin. */
+function readOrigin(raw: (key: string) => unknown): string | undefined {
+  const value = optionalString(raw, 'consoleOrigin');
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError('consoleOrigin', `an origin like https://console.example.com or http://127.0.0.1:8080, got ${JSON.stringify(value)}`);
+  }
+  if (!['http:', 'https:'].includes(url.protocol) || url.origin !== value.replace(/\/$/, '')) {
+    throw new ConfigError('consoleOrigin', `an origin (scheme://host[:port], no path), got ${JSON.stringify(value)}`);
+  }
+  return url.origin;
 }
 
 function optionalString(raw: (key: string) => unknown, key: string): string | undefined {

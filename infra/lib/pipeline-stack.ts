@@ -33,6 +33,7 @@ export class PipelineStack extends Stack {
     const serving = new Serving(this, 'Serving', {
       ...common, bucket: storage.bucket, asset: props.functionAssets.infer, memoryMb: config.inferMemoryMb,
       jobQueue: training.jobQueue, jobDefinition: training.jobDefinition, auth: config.auth, throttle: config.throttle,
+      consoleOrigin: config.consoleOrigin,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: serving.api.apiEndpoint }); // no trailing slash: $API/datasets/...

@@ -17,7 +17,7 @@ type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 afterAll(removeScratch);
 
 const JWT = { auth: 'jwt', jwtIssuer: 'https://issuer.example.com/', jwtAudience: 'headstart-api,headstart-cli' };
-const ALL_FLAGS = { ...JWT, spot: 'true', destroy: 'true', bucketNamePrefix: 'hs-test', maxVcpus: '32' };
+const ALL_FLAGS = { ...JWT, spot: 'true', destroy: 'true', bucketNamePrefix: 'hs-test', maxVcpus: '32', consoleOrigin: 'https://console.example.com' };
 
 function only(template: Template, type: string, idPrefix: string): { id: string; resource: Json } {
   const matches = Object.entries(template.findResources(type)).filter(([id]) => id.startsWith(idPrefix));
@@ -289,8 +289,21 @@ describe('serving', () => {
         'GET /datasets/{name}/models',
         'GET /datasets/{name}/report',
         'GET /datasets/{name}/assessment',
+        // the console's routes
+        'GET /datasets',
+        'GET /datasets/{name}/labels',
+        'DELETE /datasets/{name}/labels/{label}',
+        'GET /datasets/{name}/labels/{label}/objects',
+        'DELETE /datasets/{name}/labels/{label}/objects/{file}',
+        'POST /datasets/{name}/labels/{label}/objects/{file}/move',
+        'POST /datasets/{name}/uploads',
+        'POST /datasets/{name}/promote',
+        'POST /datasets/{name}/rollback',
+        'GET /datasets/{name}/misclassified',
       ]),
     );
+    // Uploads go to S3 by presigned URL: no route carries image bytes into Lambda except predict.
+    expect(routes.map((r) => r.RouteKey).filter((k: string) => k.startsWith('PUT '))).toEqual([]);
     for (const route of routes) expect(route.AuthorizationType).toBe('AWS_IAM');
     template.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
   });
@@ -309,6 +322,29 @@ describe('serving', () => {
       expect(route.AuthorizationType).toBe('JWT');
       expect(route.AuthorizerId).toEqual({ Ref: authorizer.id });
     }
+  });
+
+  it('answers CORS only when consoleOrigin is set, for that origin alone, on the API and for presigned PUTs to the bucket', () => {
+    const api = (t: Template) => only(t, 'AWS::ApiGatewayV2::Api', 'ServingHttpApi').resource.Properties;
+    const bucket = (t: Template) => only(t, 'AWS::S3::Bucket', 'StorageDataBucket').resource.Properties;
+    expect(api(template).CorsConfiguration).toBeUndefined();
+    expect(bucket(template).CorsConfiguration).toBeUndefined();
+    const withConsole = synth({ ...JWT, consoleOrigin: 'http://127.0.0.1:8080' }).template;
+    expect(api(withConsole).CorsConfiguration).toEqual({
+      AllowOrigins: ['http://127.0.0.1:8080'],
+      AllowMethods: ['GET', 'POST', 'DELETE'],
+      AllowHeaders: ['authorization', 'content-type'],
+      MaxAge: 600,
+    });
+    expect(bucket(withConsole).CorsConfiguration).toEqual({
+      CorsRules: [{ AllowedOrigins: ['http://127.0.0.1:8080'], AllowedMethods: ['PUT'], AllowedHeaders: ['content-type'], MaxAge: 600 }],
+    });
+  });
+
+  it('refuses a consoleOrigin that is not an origin', () => {
+    expect(() => buildStack({ context: { consoleOrigin: 'http://127.0.0.1:8080/console' } })).toThrow(/consoleOrigin: an origin/);
+    expect(() => buildStack({ context: { consoleOrigin: '*' } })).toThrow(/consoleOrigin/);
+    expect(() => buildStack({ context: { consoleOrigin: 'file:///tmp/index.html' } })).toThrow(/consoleOrigin/);
   });
 
   it('refuses auth=jwt without an issuer or an audience, and unknown auth modes', () => {
@@ -429,10 +465,16 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('lets infer read models/, records/ and jobs/, submit to the one queue and job definition, and read job status', () => {
+  it('lets infer read models/, records/ and jobs/, manage datasets/ for the console, write only the current pointers of models/, submit to the one queue and job definition, and read job status', () => {
     const pairs = permissions(template, 'ServingInferRole');
-    expect(objectAccess(pairs)).toEqual({ 'jobs/*': ['read'], 'models/*': ['read'], 'records/*': ['read'] });
-    expect(s3Resources(pairs)).toEqual([BUCKET, `${BUCKET}/jobs/*`, `${BUCKET}/models/*`, `${BUCKET}/records/*`]);
+    expect(objectAccess(pairs)).toEqual({
+      'datasets/*': ['delete', 'read', 'write'],
+      'jobs/*': ['read'],
+      'models/*': ['read'],
+      'models/*/current.json': ['write'],
+      'records/*': ['read'],
+    });
+    expect(s3Resources(pairs)).toEqual([BUCKET, `${BUCKET}/datasets/*`, `${BUCKET}/jobs/*`, `${BUCKET}/models/*`, `${BUCKET}/models/*/current.json`, `${BUCKET}/records/*`]);
     expect(otherPermissions(pairs)).toEqual([
       'batch:DescribeJobs on *',
       'batch:SubmitJob on <TrainingJobQueue.JobQueueArn>',

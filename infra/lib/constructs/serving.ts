@@ -3,7 +3,8 @@
  *
  * Every route needs authorization: IAM (SigV4-signed requests) by default, or a JWT authorizer
  * with context auth=jwt, jwtIssuer, jwtAudience. The $default stage throttles all routes and
- * writes JSON access logs.
+ * writes JSON access logs. With context consoleOrigin, the API answers CORS for that one origin
+ * (API Gateway answers the preflight itself) and the bucket accepts that origin's presigned PUTs.
  */
 import { Duration } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
@@ -12,7 +13,7 @@ import * as authorizers from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import * as integrations from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as batch from 'aws-cdk-lib/aws-batch';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { AuthConfig } from '../config.js';
 import { acknowledge } from './acknowledge.js';
@@ -23,19 +24,37 @@ import { objects } from './storage.js';
 
 export const INFER_TIMEOUT = Duration.seconds(30);
 
-/** The routes, as src/api/router.ts serves them locally. */
+/**
+ * The routes, as src/api/router.ts serves them locally, except the local-only
+ * PUT /datasets/{name}/labels/{label}/objects/{file}: here uploads go straight to S3 through the
+ * presigned URLs of POST /datasets/{name}/uploads, so image bytes never pass through Lambda.
+ */
 export const ROUTES: readonly { method: apigwv2.HttpMethod; path: string }[] = [
   { method: apigwv2.HttpMethod.POST, path: '/datasets/{name}/predict' },
   { method: apigwv2.HttpMethod.POST, path: '/datasets/{name}/train' },
   { method: apigwv2.HttpMethod.GET, path: '/jobs/{id}' },
+  { method: apigwv2.HttpMethod.GET, path: '/datasets' },
   { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}' },
   { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}/models' },
   { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}/report' },
   { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}/assessment' },
+  { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}/misclassified' },
+  { method: apigwv2.HttpMethod.POST, path: '/datasets/{name}/promote' },
+  { method: apigwv2.HttpMethod.POST, path: '/datasets/{name}/rollback' },
+  { method: apigwv2.HttpMethod.POST, path: '/datasets/{name}/uploads' },
+  { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}/labels' },
+  { method: apigwv2.HttpMethod.DELETE, path: '/datasets/{name}/labels/{label}' },
+  { method: apigwv2.HttpMethod.GET, path: '/datasets/{name}/labels/{label}/objects' },
+  { method: apigwv2.HttpMethod.DELETE, path: '/datasets/{name}/labels/{label}/objects/{file}' },
+  { method: apigwv2.HttpMethod.POST, path: '/datasets/{name}/labels/{label}/objects/{file}/move' },
 ];
 
+/** The object pattern of every dataset's current-version pointer: promote and rollback write only these. */
+export const CURRENT_POINTERS = 'models/*/current.json';
+
 export interface ServingProps {
-  bucket: s3.IBucket;
+  /** A Bucket, not an IBucket: the console's CORS rule is added to it. */
+  bucket: s3.Bucket;
   asset: FunctionAsset;
   jobQueue: batch.IJobQueue;
   jobDefinition: batch.IJobDefinition;
@@ -46,6 +65,8 @@ export interface ServingProps {
   /** Memory of the infer function (measured default in infra/lib/config.ts). */
   memoryMb: number;
   destroyOnRemoval?: boolean;
+  /** The web console's origin: CORS on the API and on the bucket (presigned PUTs) for it alone. */
+  consoleOrigin?: string;
 }
 
 export class Serving extends Construct {
@@ -73,8 +94,20 @@ export class Serving extends Construct {
     });
     const role = this.fn.role;
     // jobs/ is read only: a job's id is its Batch job id, so submitting writes nothing; the trainer
-    // writes jobs/<id>.json (src/adapters/aws/BatchJobRunner.ts).
-    grantPrefixes(props.bucket, role, { read: [objects('models'), objects('records'), objects('jobs')] }, 'the infer function');
+    // writes jobs/<id>.json (src/adapters/aws/BatchJobRunner.ts). datasets/ is read (listings and
+    // thumbnails), written (a move's copy; presigned upload URLs are signed with this role) and
+    // deleted (remove, a move's delete). Of models/, only the current pointers are written
+    // (promote, rollback).
+    grantPrefixes(
+      props.bucket,
+      role,
+      {
+        read: [objects('models'), objects('records'), objects('jobs'), objects('datasets')],
+        put: [objects('datasets'), CURRENT_POINTERS],
+        delete: [objects('datasets')],
+      },
+      'the infer function',
+    );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'SubmitTrainingJobs',
@@ -95,7 +128,26 @@ export class Serving extends Construct {
       description: 'headstart HTTP API',
       createDefaultStage: false,
       defaultAuthorizer: authorizer(props.auth),
+      ...(props.consoleOrigin
+        ? {
+            corsPreflight: {
+              allowOrigins: [props.consoleOrigin],
+              allowMethods: [apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST, apigwv2.CorsHttpMethod.DELETE],
+              allowHeaders: ['authorization', 'content-type'],
+              maxAge: Duration.minutes(10),
+            },
+          }
+        : {}),
     });
+    if (props.consoleOrigin) {
+      // The browser PUTs the image bytes to S3 itself, with the signed content-type header.
+      props.bucket.addCorsRule({
+        allowedOrigins: [props.consoleOrigin],
+        allowedMethods: [s3.HttpMethods.PUT],
+        allowedHeaders: ['content-type'],
+        maxAge: 600,
+      });
+    }
     const integration = new integrations.HttpLambdaIntegration('Infer', this.fn.fn);
     for (const route of ROUTES) {
       this.api.addRoutes({ path: route.path, methods: [route.method], integration });
