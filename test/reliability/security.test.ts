@@ -17,6 +17,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ROUTES } from '../../infra/lib/constructs/serving.js';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDatasetIndex } from '../../src/adapters/aws/DynamoDatasetIndex.js';
 import { S3ObjectStore } from '../../src/adapters/aws/S3ObjectStore.js';
 import { Backbone } from '../../src/backbone/Backbone.js';
 import { localConfig } from '../../src/config.js';
@@ -25,7 +27,7 @@ import { LocalRuntime } from '../../src/local/LocalRuntime.js';
 import { serve } from '../../src/local/server.js';
 import type { Embedder } from '../../src/pipeline/extract.js';
 import { datasetStatus } from '../../src/pipeline/status.js';
-import { createExtractionResources, MOTO_REGION, motoS3Client, motoSqsClient, startMoto } from '../helpers/moto.js';
+import { createExtractionResources, createIndexTable, MOTO_REGION, motoS3Client, motoSqsClient, startMoto } from '../helpers/moto.js';
 import { digestDifferences, drainQueue, hymenoptera, OutcomeTable, rawRequest, runCli, spawnCli, treeDigest, waitFor, writeLabelledFolder } from '../helpers/reliability.js';
 import { removeScratch, synth } from '../infra/synth.js';
 import { freePort } from '../helpers/freePort.js';
@@ -261,6 +263,9 @@ describe('extract Lambda logs', () => {
       // The function's own client: credentials from the environment, as in Lambda.
       const s3 = new S3Client({ endpoint: moto.endpoint, region: MOTO_REGION, forcePathStyle: true, maxAttempts: 1 });
       const store = new S3ObjectStore(s3, resources.bucket);
+      // Its DynamoDB client too (the dataset index), on the same moto server.
+      const dynamo = new DynamoDBClient({ endpoint: moto.endpoint, region: MOTO_REGION, maxAttempts: 1 });
+      const index = new DynamoDatasetIndex(dynamo, await createIndexTable(dynamo));
       const images = [...(await hymenoptera('val', 'ants', 2, 14)), ...(await hymenoptera('val', 'bees', 1, 14))];
       const truncated = images[1]!.bytes.subarray(0, 5000);
       for (const [i, image] of images.entries()) await store.put(`datasets/logs/${i < 2 ? 'ants' : 'bees'}/${image.name}`, image.bytes);
@@ -277,7 +282,7 @@ describe('extract Lambda logs', () => {
         },
       };
       const logger = new Logger({ serviceName: 'headstart-extract', logLevel: 'DEBUG' });
-      const handler = makeExtractHandler({ store, embedder: async () => flaky, logger });
+      const handler = makeExtractHandler({ store, index, embedder: async () => flaky, logger });
       const context = { functionName: 'extract', awsRequestId: 'logs' } as unknown as Context;
       const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture);
       const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture);
@@ -288,8 +293,9 @@ describe('extract Lambda logs', () => {
         err.mockRestore();
       }
       // The run did its work with the environment's credentials: the logs had something to leak.
-      expect(await datasetStatus(store, 'logs')).toMatchObject({ images: 3, pending: 0 });
+      expect(await datasetStatus({ store, index }, 'logs')).toMatchObject({ images: 3, pending: 0 });
       s3.destroy();
+      dynamo.destroy();
     } finally {
       for (const [k, v] of Object.entries(saved)) {
         if (v === undefined) delete process.env[k];
