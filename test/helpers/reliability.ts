@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { sha256Hex } from '../../src/dataset/keys.js';
 import type { ObjectRecord } from '../../src/dataset/records.js';
-import { collectEntries } from '../../src/ports/DatasetIndex.js';
+import { collectEntries, type DatasetIndex, type IndexEntry } from '../../src/ports/DatasetIndex.js';
 import { datasetStatus, type DataPlane, type DatasetStatus } from '../../src/pipeline/status.js';
 import { listAll, type ObjectInfo, type ObjectStore, type PutOptions } from '../../src/ports/ObjectStore.js';
 import { datasetsDir, repoDir } from './shared.js';
@@ -356,6 +356,51 @@ export function mortalStore(
     },
   };
   return { store: wrapped, died, isDead: () => dead, settled: async () => void (await Promise.allSettled([...inFlight])) };
+}
+
+export type IndexOp = 'get' | 'put' | 'delete' | 'counts' | 'entries' | 'datasets' | 'embeddedWith' | 'noteEmbedded';
+
+/**
+ * The dataset index of a process that dies: once `dies(op, entries)` says so (`entries` are the rows
+ * of a put, else empty), that call and every later one never settle. Writes already made stay made.
+ * Same shape as {@link mortalStore}; a store can die with it via `mortalStore(store, () => index.isDead())`.
+ */
+export function mortalIndex(
+  index: DatasetIndex,
+  dies: (op: IndexOp, entries: readonly IndexEntry[]) => boolean,
+): { index: DatasetIndex; died: Promise<void>; isDead: () => boolean; settled: () => Promise<void> } {
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(promise: Promise<T>): Promise<T> => {
+    inFlight.add(promise);
+    const forget = (): void => void inFlight.delete(promise);
+    promise.then(forget, forget);
+    return promise;
+  };
+  let dead = false;
+  let markDead!: () => void;
+  const died = new Promise<void>((resolve) => (markDead = resolve));
+  const never = new Promise<never>(() => undefined);
+  const check = (op: IndexOp, entries: readonly IndexEntry[] = []): boolean => {
+    if (!dead && dies(op, entries)) {
+      dead = true;
+      markDead();
+    }
+    return dead;
+  };
+  const wrapped: DatasetIndex = {
+    get: (dataset, key) => (check('get') ? never : track(index.get(dataset, key))),
+    put: (entries) => (check('put', entries) ? never : track(index.put(entries))),
+    delete: (dataset, keys) => (check('delete') ? never : track(index.delete(dataset, keys))),
+    counts: (dataset) => (check('counts') ? never : track(index.counts(dataset))),
+    entries: (dataset, query) => {
+      if (check('entries')) return { [Symbol.asyncIterator]: () => ({ next: () => never }) };
+      return index.entries(dataset, query);
+    },
+    datasets: () => (check('datasets') ? never : track(index.datasets())),
+    embeddedWith: (backboneId, shas) => (check('embeddedWith') ? never : track(index.embeddedWith(backboneId, shas))),
+    noteEmbedded: (backboneId, shas) => (check('noteEmbedded') ? never : track(index.noteEmbedded(backboneId, shas))),
+  };
+  return { index: wrapped, died, isDead: () => dead, settled: async () => void (await Promise.allSettled([...inFlight])) };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DynamoDatasetIndex } from '../../src/adapters/aws/DynamoDatasetIndex.js';
 import { S3ObjectStore } from '../../src/adapters/aws/S3ObjectStore.js';
 import { Backbone } from '../../src/backbone/Backbone.js';
 import { currentPointerKey, datasetObjectKey, embeddingKey } from '../../src/dataset/keys.js';
@@ -17,13 +18,15 @@ import { runTrainJob } from '../../src/edges/batch/trainJob.js';
 import { makeExtractHandler } from '../../src/edges/lambda/extractHandler.js';
 import { Predictor } from '../../src/pipeline/predict.js';
 import { readJob } from '../../src/pipeline/jobs.js';
+import { collectEntries } from '../../src/ports/DatasetIndex.js';
 import type { ObjectStore } from '../../src/ports/ObjectStore.js';
 import { listAll } from '../../src/ports/ObjectStore.js';
 import { ModelRegistry } from '../../src/registry/ModelRegistry.js';
-import { createExtractionResources, motoS3Client, motoSqsClient, startMoto, type ExtractionResources, type MotoServer } from '../helpers/moto.js';
+import { createExtractionResources, motoIndex, motoS3Client, motoSqsClient, startMoto, type ExtractionResources, type MotoServer } from '../helpers/moto.js';
 import {
   drainQueue,
   hymenoptera,
+  mortalIndex,
   mortalStore,
   OutcomeTable,
   pipelineState,
@@ -51,6 +54,8 @@ const logger = new Logger({ serviceName: 'faults', logLevel: 'CRITICAL' });
 interface Bucket {
   resources: ExtractionResources;
   store: S3ObjectStore;
+  /** The bucket's own dataset index (a fresh DynamoDB table on the same moto server). */
+  index: DynamoDatasetIndex;
   drain: (handlerStore?: ObjectStore) => Promise<number>;
   put: (key: string, body: Uint8Array) => Promise<void>;
 }
@@ -58,14 +63,15 @@ interface Bucket {
 async function bucket(visibilityTimeoutSeconds = 2): Promise<Bucket> {
   const resources = await createExtractionResources(s3, sqs, { visibilityTimeoutSeconds, maxReceiveCount: 5 });
   const store = new S3ObjectStore(s3, resources.bucket);
+  const index = await motoIndex(moto.endpoint);
   const drain = async (handlerStore: ObjectStore = store): Promise<number> => {
-    const handler = makeExtractHandler({ store: handlerStore, embedder: async () => backbone, logger });
+    const handler = makeExtractHandler({ store: handlerStore, index, embedder: async () => backbone, logger });
     return drainQueue(sqs, resources.queueUrl, resources.queueArn, (event) => handler(event, context), 90_000);
   };
   const put = async (key: string, body: Uint8Array): Promise<void> => {
     await s3.send(new PutObjectCommand({ Bucket: resources.bucket, Key: key, Body: body, ContentType: 'image/jpeg' }));
   };
-  return { resources, store, drain, put };
+  return { resources, store, index, drain, put };
 }
 
 beforeAll(async () => {
@@ -112,7 +118,7 @@ describe('at-least-once S3 notifications', () => {
     const invocations = await faulty.drain();
     const dead = await receiveBatch(sqs, faulty.resources.dlqUrl);
 
-    const [state, reference] = await Promise.all([pipelineState(faulty.store, [DATASET]), pipelineState(clean.store, [DATASET])]);
+    const [state, reference] = await Promise.all([pipelineState(faulty, [DATASET]), pipelineState(clean, [DATASET])]);
     const differences = stateDifferences(state, reference);
     const lost = photos.filter((_, i) => !state.records[keyOf(i)]?.sha256).length;
     const duplicated = Object.keys(state.records).length - photos.length;
@@ -145,29 +151,32 @@ describe('processes that die', () => {
     const messages = await receiveBatch(sqs, faulty.resources.queueUrl);
     expect(messages.length).toBeGreaterThan(4);
 
-    // The process dies at its 4th record write: embeddings and 3 records written, nothing deleted from the queue.
+    // The process dies at its 4th index entry write: embeddings and 3 entries written, nothing deleted from the queue.
     let recordWrites = 0;
-    const mortal = mortalStore(faulty.store, (op, key) => op === 'put' && key.startsWith('records/') && ++recordWrites > 3);
-    const dying = makeExtractHandler({ store: mortal.store, embedder: async () => backbone, logger });
+    const mortal = mortalIndex(faulty.index, (op, entries) => op === 'put' && entries.some((e) => e.dataset === DATASET) && ++recordWrites > 3);
+    // The process's S3 calls die with it.
+    const mortalBucket = mortalStore(faulty.store, () => mortal.isDead());
+    const dying = makeExtractHandler({ store: mortalBucket.store, index: mortal.index, embedder: async () => backbone, logger });
     void dying(sqsEvent(messages, faulty.resources.queueArn), context);
     await mortal.died;
-    await mortal.settled(); // the requests it had already sent land (or not) before anything else looks
-    const recordsAtDeath = (await listAll(faulty.store, `records/${DATASET}/`)).length;
+    // the requests it had already sent land (or not) before anything else looks
+    await Promise.all([mortal.settled(), mortalBucket.settled()]);
+    const recordsAtDeath = (await collectEntries(faulty.index, DATASET)).length;
 
     const invocations = await faulty.drain();
     const clean = await bucket();
     for (const [i, photo] of photos.entries()) await clean.put(keys[i]!, photo.bytes);
     await clean.drain();
-    const [state, reference] = await Promise.all([pipelineState(faulty.store, [DATASET]), pipelineState(clean.store, [DATASET])]);
+    const [state, reference] = await Promise.all([pipelineState(faulty, [DATASET]), pipelineState(clean, [DATASET])]);
     const differences = stateDifferences(state, reference);
     const dead = await receiveBatch(sqs, faulty.resources.dlqUrl);
     const lost = keys.filter((k, i) => state.records[k]?.sha256 !== sha256(photos[i]!.bytes) || !state.embeddings.has(embeddingKey(backbone.id, sha256(photos[i]!.bytes)))).length;
     const row = table.record({
       area: 'crash (moto)',
-      input: `extract handler dies at its 4th record write in a batch of ${messages.length} (no message deleted)`,
+      input: `extract handler dies at its 4th index entry write in a batch of ${messages.length} (no message deleted)`,
       expected: 'redelivered after the visibility timeout; same state as a clean run; 0 lost, 0 duplicated',
       observed: differences.length === 0 && dead.length === 0 ? `redelivered after the visibility timeout; same state as a clean run; ${lost} lost, ${Object.keys(state.records).length - keys.length} duplicated` : `differences: ${differences.join('; ')}; ${dead.length} dead letters`,
-      detail: `${recordsAtDeath} records written before it died; ${invocations} invocations to drain`,
+      detail: `${recordsAtDeath} index entries written before it died; ${invocations} invocations to drain`,
     });
     expect(recordsAtDeath).toBe(3);
     expect(row.observed).toBe(row.expected);
@@ -175,7 +184,7 @@ describe('processes that die', () => {
 
   it('the Batch train entry dying while it publishes: current unchanged, the partial version invisible, the next job succeeds', async () => {
     const registry = new ModelRegistry(faulty.store);
-    const first = await runTrainJob({ store: faulty.store, backbone, dataset: DATASET, jobId: 'job-first', device: 'cpu' });
+    const first = await runTrainJob({ store: faulty.store, index: faulty.index, backbone, dataset: DATASET, jobId: 'job-first', device: 'cpu' });
     expect(first.status).toBe('succeeded');
     const pointerBefore = Buffer.from((await faulty.store.get(currentPointerKey(DATASET)))!).toString('utf8');
     const versionsBefore = (await registry.list(DATASET)).map((m) => m.version);
@@ -189,7 +198,7 @@ describe('processes that die', () => {
       partial = m[1]!;
       return ++versionFiles > 1;
     });
-    void runTrainJob({ store: mortal.store, backbone, dataset: DATASET, jobId: 'job-killed', device: 'cpu' });
+    void runTrainJob({ store: mortal.store, index: faulty.index, backbone, dataset: DATASET, jobId: 'job-killed', device: 'cpu' });
     await mortal.died;
     await mortal.settled();
 
@@ -200,7 +209,7 @@ describe('processes that die', () => {
     const [served] = await new Predictor(faulty.store, backbone).predict(DATASET, [photos[0]!.bytes]);
     const killedJob = await readJob(faulty.store, 'job-killed');
 
-    const next = await runTrainJob({ store: faulty.store, backbone, dataset: DATASET, jobId: 'job-next', device: 'cpu' });
+    const next = await runTrainJob({ store: faulty.store, index: faulty.index, backbone, dataset: DATASET, jobId: 'job-next', device: 'cpu' });
     const finalVersions = (await registry.list(DATASET)).map((m) => m.version);
     const invisible = !versionsAfter.includes(partial) && promoteRefused;
     const unchanged = pointerAfter === pointerBefore && JSON.stringify(versionsAfter) === JSON.stringify(versionsBefore) && (served as { model?: string }).model === first.version;
