@@ -2,7 +2,10 @@
  * The job-runner port over AWS Batch. A job's id is its Batch job id, so nothing has to be written
  * to submit one and `get` needs no lookup table:
  *
- * - submit: SubmitJob with the dataset in the container environment (DATASET); nothing else.
+ * - submit: takes the dataset's training lock (one training per dataset: a second submit gets
+ *   TrainingInProgressError, 409), then SubmitJob with the dataset in the container environment
+ *   (DATASET), then names the job on the lock; the trainer releases it when it ends, and a lock
+ *   whose job Batch reports finished (a job Batch killed) is taken over by the next submit.
  * - get: DescribeJobs gives the status (Batch is the authority on it); the job record the trainer
  *   writes when it finishes, jobs/<id>.json, adds the published version (and, on failure, the
  *   trainer's own explanation, which says more than Batch's "Essential container in task exited").
@@ -14,6 +17,7 @@ import { validateName } from '../../dataset/names.js';
 import { readJob } from '../../pipeline/jobs.js';
 import type { JobRunner, JobState, JobStatus } from '../../ports/JobRunner.js';
 import type { ObjectStore } from '../../ports/ObjectStore.js';
+import type { DynamoTrainingLock } from './DynamoTrainingLock.js';
 
 /** The part of BatchClient this adapter uses; tests pass a fake. */
 export type BatchSender = Pick<BatchClient, 'send'>;
@@ -26,6 +30,8 @@ export interface BatchJobRunnerOptions {
   jobDefinition: string;
   /** The bucket, where the trainer writes jobs/<id>.json. */
   store: ObjectStore;
+  /** One training per dataset; without it (tests of the Batch mapping alone) submits are not limited. */
+  lock?: DynamoTrainingLock;
   /** The clock, for tests. */
   now?: () => Date;
 }
@@ -51,8 +57,10 @@ export class BatchJobRunner implements JobRunner {
   private readonly jobDefinition: string;
   private readonly store: ObjectStore;
   private readonly now: () => Date;
+  private readonly lock: DynamoTrainingLock | undefined;
 
   constructor(options: BatchJobRunnerOptions) {
+    this.lock = options.lock;
     this.client = options.client;
     this.jobQueue = options.jobQueue;
     this.jobDefinition = options.jobDefinition;
@@ -62,15 +70,27 @@ export class BatchJobRunner implements JobRunner {
 
   async submit(dataset: string): Promise<JobState> {
     const name = validateName(dataset, 'dataset');
-    const response = await this.client.send(
-      new SubmitJobCommand({
-        jobName: batchJobName(name),
-        jobQueue: this.jobQueue,
-        jobDefinition: this.jobDefinition,
-        containerOverrides: { environment: [{ name: 'DATASET', value: name }] },
-      }),
-    );
-    if (!response.jobId) throw new Error(`AWS Batch accepted the job for dataset "${name}" but returned no job id`);
+    const token = await this.lock?.acquire(name, async (jobId) => {
+      const described = await this.client.send(new DescribeJobsCommand({ jobs: [jobId] }));
+      const status = described.jobs?.find((j) => j.jobId === jobId)?.status;
+      return status === undefined || status === 'SUCCEEDED' || status === 'FAILED';
+    });
+    let response;
+    try {
+      response = await this.client.send(
+        new SubmitJobCommand({
+          jobName: batchJobName(name),
+          jobQueue: this.jobQueue,
+          jobDefinition: this.jobDefinition,
+          containerOverrides: { environment: [{ name: 'DATASET', value: name }] },
+        }),
+      );
+      if (!response.jobId) throw new Error(`AWS Batch accepted the job for dataset "${name}" but returned no job id`);
+    } catch (error) {
+      if (token !== undefined) await this.lock?.release(name, { token });
+      throw error;
+    }
+    if (token !== undefined) await this.lock?.attach(name, token, response.jobId);
     const now = this.now().toISOString();
     return { id: response.jobId, dataset: name, status: 'queued', submittedAt: now, updatedAt: now };
   }

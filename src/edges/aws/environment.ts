@@ -11,6 +11,7 @@ import { HeadstartError } from '../../errors.js';
 import { BatchJobRunner } from '../../adapters/aws/BatchJobRunner.js';
 import { S3ObjectStore } from '../../adapters/aws/S3ObjectStore.js';
 import { DynamoDatasetIndex } from '../../adapters/aws/DynamoDatasetIndex.js';
+import { DynamoTrainingLock } from '../../adapters/aws/DynamoTrainingLock.js';
 import { S3UploadTarget } from '../../adapters/aws/S3UploadTarget.js';
 import { Backbone } from '../../backbone/Backbone.js';
 import { DEFAULT_BACKBONE } from '../../backbone/catalogue.js';
@@ -38,7 +39,12 @@ export function s3UploadTarget(env: NodeJS.ProcessEnv = process.env): S3UploadTa
 }
 
 export function batchJobRunner(store: S3ObjectStore, env: NodeJS.ProcessEnv = process.env): BatchJobRunner {
-  return new BatchJobRunner({ client: new BatchClient({}), jobQueue: requireEnv('TRAIN_JOB_QUEUE', env), jobDefinition: requireEnv('TRAIN_JOB_DEFINITION', env), store });
+  return new BatchJobRunner({ client: new BatchClient({}), jobQueue: requireEnv('TRAIN_JOB_QUEUE', env), jobDefinition: requireEnv('TRAIN_JOB_DEFINITION', env), store, lock: trainingLock(env) });
+}
+
+/** The one-training-per-dataset lock, in the index table. */
+export function trainingLock(env: NodeJS.ProcessEnv = process.env): DynamoTrainingLock {
+  return new DynamoTrainingLock(new DynamoDBClient({}), requireEnv('TABLE', env));
 }
 
 /** Loads the configured backbone on first use; later calls share the same instance. */

@@ -48,17 +48,25 @@ export async function runTrainJob(input: TrainJobInput): Promise<JobState> {
  * the trainer decides, so a fallback is logged and kept in the job record and model.json.
  */
 export async function trainJobFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { dynamoIndex, lazyBackbone, logger, requireEnv, s3Store } = await import('../aws/environment.js');
+  const { dynamoIndex, lazyBackbone, logger, requireEnv, s3Store, trainingLock } = await import('../aws/environment.js');
   const log = logger('headstart-train');
   const device = deviceFromEnv(env);
-  const job = await runTrainJob({
-    store: s3Store(env),
-    index: dynamoIndex(env),
-    backbone: await lazyBackbone(env)(),
-    dataset: requireEnv('DATASET', env),
-    jobId: env['AWS_BATCH_JOB_ID'] ?? requireEnv('JOB_ID', env),
-    device,
-    log: (message, context) => log.info(message, context ?? {}),
-  });
-  return job.status === 'succeeded' ? 0 : 1;
+  const dataset = requireEnv('DATASET', env);
+  const jobId = env['AWS_BATCH_JOB_ID'] ?? requireEnv('JOB_ID', env);
+  try {
+    const job = await runTrainJob({
+      store: s3Store(env),
+      index: dynamoIndex(env),
+      backbone: await lazyBackbone(env)(),
+      dataset,
+      jobId,
+      device,
+      log: (message, context) => log.info(message, context ?? {}),
+    });
+    return job.status === 'succeeded' ? 0 : 1;
+  } finally {
+    // The dataset may be trained again. (Killed by Batch, this never runs: the next submit sees
+    // Batch's FAILED and takes the lock over.)
+    await trainingLock(env).release(dataset, { jobId });
+  }
 }

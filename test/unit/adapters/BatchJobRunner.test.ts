@@ -1,36 +1,13 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DescribeJobsCommand, SubmitJobCommand, type BatchClient, type JobDetail } from '@aws-sdk/client-batch';
+import { DescribeJobsCommand, SubmitJobCommand, type JobDetail } from '@aws-sdk/client-batch';
+import { FakeBatch } from '../../helpers/fakes.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BatchJobRunner, batchJobName } from '../../../src/adapters/aws/BatchJobRunner.js';
 import { FsObjectStore } from '../../../src/adapters/local/FsObjectStore.js';
 import { InvalidNameError } from '../../../src/errors.js';
 import { putJson } from '../../../src/ports/ObjectStore.js';
-
-/** A stand-in for BatchClient: records the commands, answers SubmitJob and DescribeJobs from a table. */
-class FakeBatch {
-  readonly sent: unknown[] = [];
-  readonly jobs = new Map<string, JobDetail>();
-  nextId = 'c4f1a0de-6b0e-4a57-9a5e-1f2d3c4b5a69';
-  failWith: Error | undefined;
-
-  async send(command: unknown): Promise<unknown> {
-    this.sent.push(command);
-    if (this.failWith) throw this.failWith;
-    if (command instanceof SubmitJobCommand) {
-      return { jobId: this.nextId, jobName: command.input.jobName, jobArn: `arn:aws:batch:eu-west-1:123456789012:job/${this.nextId}` };
-    }
-    if (command instanceof DescribeJobsCommand) {
-      return { jobs: (command.input.jobs ?? []).flatMap((id) => (this.jobs.has(id) ? [this.jobs.get(id)] : [])) };
-    }
-    throw new Error(`unexpected command ${String((command as object).constructor.name)}`);
-  }
-
-  asClient(): BatchClient {
-    return this as unknown as BatchClient;
-  }
-}
 
 const JOB = 'c4f1a0de-6b0e-4a57-9a5e-1f2d3c4b5a69';
 const CREATED = Date.parse('2025-03-14T10:00:00.000Z');
