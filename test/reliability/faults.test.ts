@@ -12,21 +12,24 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLoad } from '../../bench/load.js';
 import { FsObjectStore } from '../../src/adapters/local/FsObjectStore.js';
+import { homeDatabasePath, openHomeDatabase } from '../../src/adapters/local/HomeDatabase.js';
+import { SqliteDatasetIndex } from '../../src/adapters/local/SqliteDatasetIndex.js';
 import { LocalQueue } from '../../src/adapters/local/LocalQueue.js';
 import { objectEventMessageBody, parseLocalEventMessages } from '../../src/adapters/local/localEvents.js';
 import type { Backbone } from '../../src/backbone/Backbone.js';
 import { upload } from '../../src/cli/commands/upload.js';
 import { localConfig } from '../../src/config.js';
 import { datasetObjectKey, embeddingKey } from '../../src/dataset/keys.js';
-import { readDatasetRecords } from '../../src/dataset/records.js';
 import { HeadModel } from '../../src/head/HeadModel.js';
 import { LocalRuntime } from '../../src/local/LocalRuntime.js';
 import { serve, type RunningServer } from '../../src/local/server.js';
 import { extractObjects } from '../../src/pipeline/extract.js';
-import { datasetStatus } from '../../src/pipeline/status.js';
+import { datasetStatus, type DataPlane } from '../../src/pipeline/status.js';
+import { collectEntries } from '../../src/ports/DatasetIndex.js';
 import type { ObjectEvent } from '../../src/ports/ObjectEvent.js';
 import { listAll } from '../../src/ports/ObjectStore.js';
 import { ModelRegistry } from '../../src/registry/ModelRegistry.js';
@@ -58,7 +61,8 @@ let backbone: Backbone;
 
 beforeAll(async () => {
   sandbox = await mkdtemp(path.join(tmpdir(), 'hs-faults-'));
-  runtime = await LocalRuntime.open({ ...localConfig({}), home: path.join(sandbox, 'runtime-home') });
+  // Consuming: the swap suite uploads through it and waits for its extraction.
+  runtime = await LocalRuntime.open({ ...localConfig({}), home: path.join(sandbox, 'runtime-home') }, { consume: true });
   backbone = await runtime.backbone();
 });
 
@@ -72,13 +76,13 @@ afterAll(async () => {
 // -------------------------------------------------------------------------------------------------
 
 /** Delivers message bodies through a local queue (SQS semantics) into extractObjects. */
-async function deliver(store: FsObjectStore, bodies: readonly string[], options: { batchSize: number; concurrency: number }): Promise<{ dead: number }> {
+async function deliver({ store, index }: DataPlane, bodies: readonly string[], options: { batchSize: number; concurrency: number }): Promise<{ dead: number }> {
   const queue = new LocalQueue();
   for (const body of bodies) await queue.send(body);
   queue.start(
     async (batch) => {
       const { events, unreadable } = parseLocalEventMessages(batch);
-      const result = await extractObjects(events, { store, embedder: backbone });
+      const result = await extractObjects(events, { store, index, embedder: backbone });
       return { failedIds: [...result.failedIds, ...unreadable.map((u) => u.id)] };
     },
     { ...options, visibilityTimeoutMs: 120_000, maxReceives: 5, pollIntervalMs: 10 },
@@ -88,11 +92,12 @@ async function deliver(store: FsObjectStore, bodies: readonly string[], options:
   return { dead: queue.deadLetters().length };
 }
 
-function recordingStore(root: string): { store: FsObjectStore; events: ObjectEvent[] } {
+/** A folder store that records its events, with its own (in-memory) dataset index. */
+function recordingStore(root: string): { store: FsObjectStore; index: SqliteDatasetIndex; events: ObjectEvent[] } {
   const store = new FsObjectStore(root);
   const events: ObjectEvent[] = [];
   store.onEvent((event) => void events.push(event));
-  return { store, events };
+  return { store, index: new SqliteDatasetIndex(openHomeDatabase(':memory:')), events };
 }
 
 describe('at-least-once delivery (local queue + extractObjects)', () => {
@@ -110,10 +115,10 @@ describe('at-least-once delivery (local queue + extractObjects)', () => {
 
   /** The reference: only the final objects, each event delivered once, in order. */
   async function cleanState(): Promise<Awaited<ReturnType<typeof pipelineState>>> {
-    const { store, events } = recordingStore(await mkdtemp(path.join(sandbox, 'clean-')));
+    const { store, index, events } = recordingStore(await mkdtemp(path.join(sandbox, 'clean-')));
     for (const [i, photo] of photos.entries()) await store.put(keyOf(i), i === 0 ? replacement.bytes : photo.bytes);
-    await deliver(store, events.map(objectEventMessageBody), { batchSize: 10, concurrency: 1 });
-    return pipelineState(store, [DATASET]);
+    await deliver({ store, index }, events.map(objectEventMessageBody), { batchSize: 10, concurrency: 1 });
+    return pipelineState({ store, index }, [DATASET]);
   }
 
   it.each([
@@ -121,18 +126,18 @@ describe('at-least-once delivery (local queue + extractObjects)', () => {
     ['half the events are handled before the overwrite and the delete, the rest after', 11, true],
   ] as const)('every event twice, shuffled, concurrent batches: %s', async (scenario, seed, interleave) => {
     const clean = await cleanState();
-    const { store, events } = recordingStore(await mkdtemp(path.join(sandbox, 'faulty-')));
+    const { store, index, events } = recordingStore(await mkdtemp(path.join(sandbox, 'faulty-')));
     for (const [i, photo] of photos.entries()) await store.put(keyOf(i), photo.bytes);
     await store.put(doomedKey, doomed.bytes);
     const early = interleave ? events.splice(0, Math.ceil(events.length / 2)) : [];
     let dead = 0;
-    if (early.length > 0) dead += (await deliver(store, shuffled([...early, ...early].map(objectEventMessageBody), seed), { batchSize: 3, concurrency: 2 })).dead;
+    if (early.length > 0) dead += (await deliver({ store, index }, shuffled([...early, ...early].map(objectEventMessageBody), seed), { batchSize: 3, concurrency: 2 })).dead;
     await store.put(keyOf(0), replacement.bytes); // overwrite while its first event may still be queued
     await store.delete(doomedKey); // delete while its created event is still queued
     const late = [...events, ...events, ...early, { id: 'stale', kind: 'created', key: doomedKey } as ObjectEvent];
-    dead += (await deliver(store, shuffled(late.map(objectEventMessageBody), seed + 1), { batchSize: 3, concurrency: 2 })).dead;
+    dead += (await deliver({ store, index }, shuffled(late.map(objectEventMessageBody), seed + 1), { batchSize: 3, concurrency: 2 })).dead;
 
-    const state = await pipelineState(store, [DATASET]);
+    const state = await pipelineState({ store, index }, [DATASET]);
     // The cache is content-addressed and never shrinks: content that was present when an event was
     // handled keeps its embedding. Everything else must be exactly the clean state.
     const oncePresent = new Set([embeddingKey(backbone.id, sha256(photos[0]!.bytes)), embeddingKey(backbone.id, sha256(doomed.bytes))]);
@@ -164,6 +169,32 @@ function countFiles(dir: string): number {
   return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && !e.name.startsWith('.hs-tmp-')).length;
 }
 
+/**
+ * A count from a home's headstart.db, read through a connection of our own (WAL: it never blocks
+ * the CLI that writes it). Undefined while the CLI has not created the file or its tables yet.
+ */
+function homeCount(home: string, sql: string, ...params: unknown[]): number | undefined {
+  const file = homeDatabasePath(home);
+  if (!existsSync(file)) return undefined;
+  const db = new Database(file, { fileMustExist: true, timeout: 5_000 });
+  try {
+    return (db.prepare(sql).get(...params) as { n: number }).n;
+  } catch (error) {
+    if (/no such table/.test(String(error))) return undefined;
+    throw error;
+  } finally {
+    db.close();
+  }
+}
+
+/** The home queue's messages still to be delivered, and its dead letters. */
+function homeQueue(home: string): { waiting: number; dead: number } {
+  return {
+    waiting: homeCount(home, 'SELECT COUNT(*) AS n FROM messages WHERE dead = 0') ?? 0,
+    dead: homeCount(home, 'SELECT COUNT(*) AS n FROM messages WHERE dead = 1') ?? 0,
+  };
+}
+
 describe('a CLI killed mid-extraction, then mid-publish', () => {
   const DATASET = 'crash';
   let home: string;
@@ -189,18 +220,18 @@ describe('a CLI killed mid-extraction, then mid-publish', () => {
 
   it('SIGKILL during extraction: the persisted queue resumes, no embedding lost or duplicated', async () => {
     const datasetDir = path.join(home, 'bucket', 'datasets', DATASET);
-    const recordsDir = path.join(home, 'bucket', 'records', DATASET);
     const { child, exited, output } = spawnCli(['upload', folder, '--dataset', DATASET, '--json'], { home, cwd: sandbox });
     let recordsAtKill = -1;
     let finishedFirst = false;
     void exited.then(() => (finishedFirst = recordsAtKill < 0));
-    // Kill once every file is in the bucket and extraction is part-way: some records, not all.
+    // Kill once every file is in the bucket and extraction is part-way: some index entries, not all.
     await waitFor(
       'extraction to be part-way',
       () => {
         if (finishedFirst) return true;
-        const records = countFiles(recordsDir);
-        if (countFiles(datasetDir) === files.length && records > 0 && records < files.length) {
+        if (countFiles(datasetDir) !== files.length) return false;
+        const records = homeCount(home, 'SELECT COUNT(*) AS n FROM entries WHERE dataset = ?', DATASET) ?? 0;
+        if (records > 0 && records < files.length) {
           child.kill('SIGKILL');
           recordsAtKill = records;
           return true;
@@ -213,8 +244,8 @@ describe('a CLI killed mid-extraction, then mid-publish', () => {
     const exit = await exited;
     expect(finishedFirst, `upload finished before it could be killed: ${output()}`).toBe(false);
     expect(exit.signal).toBe('SIGKILL');
-    const queued = JSON.parse(await readFile(path.join(home, 'queue.json'), 'utf8')) as { messages: unknown[]; dead: unknown[] };
-    expect(queued.messages.length).toBeGreaterThan(0);
+    const queued = homeQueue(home);
+    expect(queued.waiting).toBeGreaterThan(0);
 
     // Any command that opens the runtime resumes the queue; upload waits for it to drain.
     const resumeFolder = path.join(sandbox, 'resume-upload');
@@ -222,7 +253,9 @@ describe('a CLI killed mid-extraction, then mid-publish', () => {
     const resumed = await cli('upload', resumeFolder, '--dataset', 'resume', '--json');
     expect(resumed.code, resumed.stderr).toBe(0);
 
-    const records = await readDatasetRecords(store, DATASET);
+    const homeDb = openHomeDatabase(homeDatabasePath(home));
+    const records = await collectEntries(new SqliteDatasetIndex(homeDb), DATASET);
+    homeDb.close();
     const byKey = new Map(records.map((r) => [r.key, r]));
     const contents = new Set(files.map((f) => sha256(f.bytes)));
     const embeddingKeys = new Set((await listAll(store, `embeddings/${backbone.id}/`)).map((o) => o.key));
@@ -238,16 +271,16 @@ describe('a CLI killed mid-extraction, then mid-publish', () => {
       const stored = bytes && new Float32Array(new Uint8Array(bytes).buffer);
       if (stored && maxAbsDiff(stored, fresh[i] as Float32Array) > 1e-4) wrong++;
     }
-    const after = JSON.parse(await readFile(path.join(home, 'queue.json'), 'utf8')) as { messages: unknown[]; dead: unknown[] };
+    const after = homeQueue(home);
     const status = JSON.parse((await cli('status', DATASET, '--json')).stdout) as { labels: Record<string, number>; pending: number; failures: unknown[] };
     const again = JSON.parse((await cli('upload', folder, '--dataset', DATASET, '--json')).stdout) as { embedded: number; skipped: number; failed: unknown[] };
 
     const row = table.record({
       area: 'crash (local)',
-      input: `SIGKILL \`headstart upload\` of ${files.length} files (${contents.size} distinct) with ${recordsAtKill} records written; resume with another upload`,
+      input: `SIGKILL \`headstart upload\` of ${files.length} files (${contents.size} distinct) with ${recordsAtKill} index entries written; resume with another upload`,
       expected: '0 lost, 0 corrupt, 0 duplicated; queue empty; re-upload embeds nothing',
-      observed: `${lostRecords + lostEmbeddings} lost, ${wrong} corrupt, ${duplicatedRecords} duplicated; queue ${after.messages.length === 0 && after.dead.length === 0 ? 'empty' : `${after.messages.length} waiting, ${after.dead.length} dead`}; re-upload embeds ${again.embedded === 0 && again.skipped === files.length ? 'nothing' : again.embedded}`,
-      detail: `${queued.messages.length} messages were waiting in queue.json at the kill; status ${JSON.stringify(status.labels)}, pending ${status.pending}; ${distinct.length} stored embeddings equal a fresh embedding (max diff <= 1e-4)`,
+      observed: `${lostRecords + lostEmbeddings} lost, ${wrong} corrupt, ${duplicatedRecords} duplicated; queue ${after.waiting === 0 && after.dead === 0 ? 'empty' : `${after.waiting} waiting, ${after.dead} dead`}; re-upload embeds ${again.embedded === 0 && again.skipped === files.length ? 'nothing' : again.embedded}`,
+      detail: `${queued.waiting} messages were waiting in the home queue (headstart.db) at the kill; status ${JSON.stringify(status.labels)}, pending ${status.pending}; ${distinct.length} stored embeddings equal a fresh embedding (max diff <= 1e-4)`,
     });
     expect(row.observed).toBe(row.expected);
     expect(status).toMatchObject({ labels: { ants: 22, bees: 20 }, pending: 0, failures: [] });
@@ -317,29 +350,32 @@ describe('an event lost between publishing a file and queueing it', () => {
   it('is queued again by the next runtime after a process that died without closing (and only then)', async () => {
     const home = path.join(sandbox, 'lost-event-home');
     const key = datasetObjectKey('lost', 'ants', 'orphan.jpg');
-    // The file is published but its event never reaches queue.json: no runtime listens.
+    // The file is published but its event never reaches the queue (headstart.db): no runtime listens.
     await new FsObjectStore(path.join(home, 'bucket')).put(key, (await hymenoptera('val', 'ants', 1, 55))[0]!.bytes);
 
-    const afterCleanStart = await LocalRuntime.open({ ...localConfig({}), home });
+    // A clean start (no crash marker) rescans nothing: status reads the index, not the bucket, so
+    // the orphan stays unknown and unextracted.
+    const afterCleanStart = await LocalRuntime.open({ ...localConfig({}), home }, { consume: true });
     await afterCleanStart.drain();
-    const pendingWithoutCrash = (await datasetStatus(afterCleanStart.store, 'lost')).pending;
+    const imagesWithoutCrash = (await afterCleanStart.index.counts('lost'))?.embedded ?? 0;
+    const pendingWithoutCrash = await afterCleanStart.pendingFor('lost');
     await afterCleanStart.close();
 
     // The marker a killed process leaves behind (the pid of a process that has exited).
     const dead = spawnSync(process.execPath, ['-e', '']).pid;
     await writeFile(path.join(home, 'processes', `${dead}.killed`), '');
-    const afterCrash = await LocalRuntime.open({ ...localConfig({}), home });
+    const afterCrash = await LocalRuntime.open({ ...localConfig({}), home }, { consume: true });
     await afterCrash.drain();
-    const status = await datasetStatus(afterCrash.store, 'lost');
+    const status = await datasetStatus(afterCrash.apiContext(), 'lost');
     await afterCrash.close();
     const row = table.record({
       area: 'crash (local)',
       input: 'an upload published without its event (killed between the two writes)',
       expected: 'queued again after the crash; 0 lost',
       observed: status.images === 1 && status.pending === 0 ? 'queued again after the crash; 0 lost' : `${status.pending} pending, ${status.images} embedded`,
-      detail: `pending after a clean start (no crash marker, nothing rescanned): ${pendingWithoutCrash}; after the crash marker: ${status.pending}`,
+      detail: `after a clean start (no crash marker, nothing rescanned): ${imagesWithoutCrash} embedded, ${pendingWithoutCrash} pending; after the crash marker: ${status.images} embedded, ${status.pending} pending`,
     });
-    expect(pendingWithoutCrash).toBe(1);
+    expect({ images: imagesWithoutCrash, pending: pendingWithoutCrash }).toEqual({ images: 0, pending: 0 });
     expect(row.observed).toBe(row.expected);
     expect(readdirSync(path.join(home, 'processes'))).toEqual([]);
   });
