@@ -24,20 +24,21 @@ export class PipelineStack extends Stack {
 
     const storage = new Storage(this, 'Storage', { bucketNamePrefix: config.bucketNamePrefix, destroyOnRemoval: config.destroyOnRemoval });
     const extraction = new Extraction(this, 'Extraction', {
-      ...common, bucket: storage.bucket, asset: props.functionAssets.extract, memoryMb: config.extractMemoryMb,
+      ...common, bucket: storage.bucket, table: storage.table, asset: props.functionAssets.extract, memoryMb: config.extractMemoryMb,
     });
     const training = new Training(this, 'Training', {
-      ...common, bucket: storage.bucket, logsBucket: storage.logsBucket, image: props.trainerImage,
+      ...common, bucket: storage.bucket, table: storage.table, logsBucket: storage.logsBucket, image: props.trainerImage,
       spot: config.spot, maxVcpus: config.maxVcpus,
     });
     const serving = new Serving(this, 'Serving', {
-      ...common, bucket: storage.bucket, asset: props.functionAssets.infer, memoryMb: config.inferMemoryMb,
+      ...common, bucket: storage.bucket, table: storage.table, asset: props.functionAssets.infer, memoryMb: config.inferMemoryMb,
       jobQueue: training.jobQueue, jobDefinition: training.jobDefinition, auth: config.auth, throttle: config.throttle,
       consoleOrigin: config.consoleOrigin,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: serving.api.apiEndpoint }); // no trailing slash: $API/datasets/...
     new CfnOutput(this, 'BucketName', { value: storage.bucket.bucketName });
+    new CfnOutput(this, 'IndexTableName', { value: storage.table.tableName });
     new CfnOutput(this, 'ExtractQueueUrl', { value: extraction.queue.queueUrl });
     new CfnOutput(this, 'ExtractDeadLetterQueueUrl', { value: extraction.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'TrainJobQueueArn', { value: training.jobQueue.jobQueueArn });

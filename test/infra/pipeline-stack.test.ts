@@ -58,6 +58,23 @@ function permissions(template: Template, rolePrefix: string): { action: string; 
 
 const BUCKET = '<StorageDataBucket.Arn>';
 
+/** The role's DynamoDB write actions and the dynamodb:LeadingKeys patterns they are confined to. */
+function indexWrites(template: Template, rolePrefix: string): { actions: string[]; leadingKeys: string[] } {
+  const role = only(template, 'AWS::IAM::Role', rolePrefix);
+  const out = { actions: [] as string[], leadingKeys: [] as string[] };
+  for (const policy of Object.values(template.findResources('AWS::IAM::Policy'))) {
+    if (!(policy.Properties.Roles as Json[]).some((r) => r.Ref === role.id)) continue;
+    for (const statement of policy.Properties.PolicyDocument.Statement as Json[]) {
+      const keys = statement.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'];
+      if (keys === undefined) continue;
+      out.actions.push(...([] as string[]).concat(statement.Action));
+      out.leadingKeys.push(...([] as string[]).concat(keys));
+    }
+  }
+  out.actions.sort();
+  return out;
+}
+
 /** Object access per key prefix of the data bucket: read (GetObject*), write (PutObject), delete (DeleteObject*). */
 function objectAccess(pairs: { action: string; resource: string }[]): Record<string, string[]> {
   const kinds: Record<string, string> = { 's3:GetObject*': 'read', 's3:PutObject': 'write', 's3:DeleteObject*': 'delete' };
@@ -71,7 +88,7 @@ function objectAccess(pairs: { action: string; resource: string }[]): Record<str
 
 /** The role's non-S3 permissions as "action on resource", sorted. */
 function otherPermissions(pairs: { action: string; resource: string }[]): string[] {
-  return [...new Set(pairs.filter((p) => !p.action.startsWith('s3:')).map((p) => `${p.action} on ${p.resource}`))].sort();
+  return [...new Set(pairs.filter((p) => !p.action.startsWith('s3:') && !p.action.startsWith('dynamodb:')).map((p) => `${p.action} on ${p.resource}`))].sort();
 }
 
 function s3Resources(pairs: { action: string; resource: string }[]): string[] {
@@ -445,13 +462,49 @@ describe('training', () => {
   });
 });
 
+describe('the dataset index table', () => {
+  const { template } = synth();
+
+  it('is on demand, with point-in-time recovery, encrypted, deletion-protected and retained by default', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+        DeletionProtectionEnabled: true,
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'byState', Projection: { ProjectionType: 'ALL' } })],
+      }),
+    });
+  });
+
+  it('is deleted with the stack with context destroy=true', () => {
+    synth({ destroy: 'true' }).template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete', Properties: Match.objectLike({ DeletionProtectionEnabled: false }) });
+  });
+
+  it('is named in the environment of extract, infer and the trainer', () => {
+    const tableRef = { Ref: only(template, 'AWS::DynamoDB::Table', 'StorageIndexTable').id };
+    template.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^headstart extract'), Environment: { Variables: Match.objectLike({ TABLE: tableRef }) } });
+    template.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('^headstart infer'), Environment: { Variables: Match.objectLike({ TABLE: tableRef }) } });
+    template.hasResourceProperties('AWS::Batch::JobDefinition', { ContainerProperties: Match.objectLike({ Environment: Match.arrayWith([{ Name: 'TABLE', Value: tableRef }]) }) });
+  });
+});
+
 describe('least privilege', () => {
   const { template } = synth();
 
-  it('lets extract read datasets/, read and write embeddings/ and records/ (delete records only)', () => {
+  it('lets extract read datasets/, read and write embeddings/ (no deletes), and write only entries, counters, datasets and embedding notes of the index', () => {
     const pairs = permissions(template, 'ExtractionExtractRole');
-    expect(objectAccess(pairs)).toEqual({ 'datasets/*': ['read'], 'embeddings/*': ['read', 'write'], 'records/*': ['delete', 'read', 'write'] });
-    expect(s3Resources(pairs)).toEqual([BUCKET, `${BUCKET}/datasets/*`, `${BUCKET}/embeddings/*`, `${BUCKET}/records/*`]);
+    expect(objectAccess(pairs)).toEqual({ 'datasets/*': ['read'], 'embeddings/*': ['read', 'write'] });
+    expect(s3Resources(pairs)).toEqual([BUCKET, `${BUCKET}/datasets/*`, `${BUCKET}/embeddings/*`]);
+    expect(indexWrites(template, 'ExtractionExtractRole')).toEqual({
+      actions: ['dynamodb:BatchWriteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      leadingKeys: ['E#*', 'C#*', 'D*', 'B#*'],
+    });
     expect(otherPermissions(pairs)).toEqual([
       'logs:CreateLogStream on <ExtractionExtractLogs.Arn>',
       'logs:PutLogEvents on <ExtractionExtractLogs.Arn>',
@@ -465,16 +518,16 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('lets infer read models/, records/ and jobs/, manage datasets/ for the console, write only the current pointers of models/, submit to the one queue and job definition, and read job status', () => {
+  it('lets infer read models/ and jobs/, manage datasets/ for the console, write only the current pointers of models/, submit to the one queue and job definition, and read job status', () => {
     const pairs = permissions(template, 'ServingInferRole');
     expect(objectAccess(pairs)).toEqual({
       'datasets/*': ['delete', 'read', 'write'],
       'jobs/*': ['read'],
       'models/*': ['read'],
       'models/*/current.json': ['write'],
-      'records/*': ['read'],
     });
-    expect(s3Resources(pairs)).toEqual([BUCKET, `${BUCKET}/datasets/*`, `${BUCKET}/jobs/*`, `${BUCKET}/models/*`, `${BUCKET}/models/*/current.json`, `${BUCKET}/records/*`]);
+    expect(s3Resources(pairs)).toEqual([BUCKET, `${BUCKET}/datasets/*`, `${BUCKET}/jobs/*`, `${BUCKET}/models/*`, `${BUCKET}/models/*/current.json`]);
+    expect(indexWrites(template, 'ServingInferRole')).toEqual({ actions: ['dynamodb:DeleteItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], leadingKeys: ['L#*'] });
     expect(otherPermissions(pairs)).toEqual([
       'batch:DescribeJobs on *',
       'batch:SubmitJob on <TrainingJobQueue.JobQueueArn>',
@@ -486,16 +539,26 @@ describe('least privilege', () => {
     ]);
   });
 
-  it('lets the trainer read embeddings/, records/, datasets/ and read and write models/ and jobs/ (no deletes)', () => {
+  it('lets the trainer read embeddings/ and datasets/, read and write models/ and jobs/, manage packed/, and write only embedding notes and locks of the index', () => {
     const pairs = permissions(template, 'TrainingTrainerJobRole');
     expect(objectAccess(pairs)).toEqual({
       'datasets/*': ['read'],
       'embeddings/*': ['read'],
       'jobs/*': ['read', 'write'],
       'models/*': ['read', 'write'],
-      'records/*': ['read'],
+      'packed/*': ['delete', 'read', 'write'],
     });
+    expect(indexWrites(template, 'TrainingTrainerJobRole')).toEqual({ actions: ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:PutItem'], leadingKeys: ['B#*', 'L#*'] });
     expect(otherPermissions(pairs)).toEqual([]);
+  });
+
+  it('lets each function read the index table and its GSI, and no other table', () => {
+    for (const role of ['ExtractionExtractRole', 'ServingInferRole', 'TrainingTrainerJobRole']) {
+      const reads = permissions(template, role).filter((p) => p.action === 'dynamodb:Query').map((p) => p.resource);
+      expect(reads.sort(), role).toEqual(['<StorageIndexTable.Arn>', '<StorageIndexTable.Arn>/index/*']);
+      const writes = permissions(template, role).filter((p) => p.action === 'dynamodb:PutItem').map((p) => p.resource);
+      expect(writes, role).toEqual(['<StorageIndexTable.Arn>']);
+    }
   });
 
   it('grants no action wildcard wider than a CDK S3 grant group', () => {

@@ -13,6 +13,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { acknowledge } from './acknowledge.js';
 import { grantPrefixes } from './bucket-grants.js';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { grantIndex } from './index-grants.js';
 import { PipelineFunction, type FunctionAsset } from './pipeline-function.js';
 import { KEY_PREFIXES, objects } from './storage.js';
 
@@ -23,6 +25,8 @@ export const MAX_RECEIVE_COUNT = 5;
 
 export interface ExtractionProps {
   bucket: s3.IBucket;
+  /** The dataset index: extraction records each object's outcome there. */
+  table: dynamodb.ITable;
   asset: FunctionAsset;
   backbone: string;
   logLevel: string;
@@ -64,7 +68,7 @@ export class Extraction extends Construct {
       timeout: EXTRACT_TIMEOUT,
       logLevel: props.logLevel,
       backbone: props.backbone,
-      environment: { BUCKET: props.bucket.bucketName },
+      environment: { BUCKET: props.bucket.bucketName, TABLE: props.table.tableName },
       destroyOnRemoval: props.destroyOnRemoval,
     });
     this.fn.fn.addEventSource(
@@ -76,16 +80,13 @@ export class Extraction extends Construct {
       }),
     );
 
-    // Records are deleted with their object (ObjectRemoved); cached embeddings are shared by
-    // content, so they are never deleted here.
-    grantPrefixes(
-      props.bucket,
+    // Cached embeddings are shared by content, so they are never deleted here; index entries are
+    // deleted with their object (ObjectRemoved), their counters moved in the same transaction.
+    grantPrefixes(props.bucket, this.fn.role, { read: [objects('datasets'), objects('embeddings')], put: [objects('embeddings')] }, 'the extract function');
+    grantIndex(
+      props.table,
       this.fn.role,
-      {
-        read: [objects('datasets'), objects('embeddings'), objects('records')],
-        put: [objects('embeddings'), objects('records')],
-        delete: [objects('records')],
-      },
+      { read: true, write: { actions: ['PutItem', 'UpdateItem', 'DeleteItem', 'ConditionCheckItem', 'BatchWriteItem'], keys: ['E#', 'C#', 'D', 'B#'] } },
       'the extract function',
     );
 

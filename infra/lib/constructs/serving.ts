@@ -18,6 +18,8 @@ import { Construct } from 'constructs';
 import type { AuthConfig } from '../config.js';
 import { acknowledge } from './acknowledge.js';
 import { grantPrefixes } from './bucket-grants.js';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { grantIndex } from './index-grants.js';
 import { pipelineLogGroup } from './log-group.js';
 import { PipelineFunction, type FunctionAsset } from './pipeline-function.js';
 import { objects } from './storage.js';
@@ -55,6 +57,8 @@ export const CURRENT_POINTERS = 'models/*/current.json';
 export interface ServingProps {
   /** A Bucket, not an IBucket: the console's CORS rule is added to it. */
   bucket: s3.Bucket;
+  /** The dataset index: counters and lists for the dataset routes, training locks for the train route. */
+  table: dynamodb.ITable;
   asset: FunctionAsset;
   jobQueue: batch.IJobQueue;
   jobDefinition: batch.IJobDefinition;
@@ -87,6 +91,7 @@ export class Serving extends Construct {
       backbone: props.backbone,
       environment: {
         BUCKET: props.bucket.bucketName,
+        TABLE: props.table.tableName,
         TRAIN_JOB_QUEUE: props.jobQueue.jobQueueArn,
         TRAIN_JOB_DEFINITION: props.jobDefinition.jobDefinitionArn,
       },
@@ -102,12 +107,14 @@ export class Serving extends Construct {
       props.bucket,
       role,
       {
-        read: [objects('models'), objects('records'), objects('jobs'), objects('datasets')],
+        read: [objects('models'), objects('jobs'), objects('datasets')],
         put: [objects('datasets'), CURRENT_POINTERS],
         delete: [objects('datasets')],
       },
       'the infer function',
     );
+    // The train route takes and names a dataset's training lock (L#); it writes nothing else there.
+    grantIndex(props.table, role, { read: true, write: { actions: ['PutItem', 'UpdateItem', 'DeleteItem'], keys: ['L#'] } }, 'the infer function');
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'SubmitTrainingJobs',

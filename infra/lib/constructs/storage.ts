@@ -1,28 +1,31 @@
 /**
- * The data bucket and the bucket that receives its access logs (and the VPC flow logs).
+ * The data bucket, the bucket that receives its access logs (and the VPC flow logs), and the
+ * dataset index table (DynamoDB: one row per uploaded object, counters, training locks).
  *
  * Key layout the IAM grants are cut along (src/dataset/keys.ts is the source of truth in code):
  *
  *   datasets/<dataset>/<label>/<file>                        user uploads; the only prefix with event notifications
  *   embeddings/<backboneId>/<sha256>.f32                     embedding cache, keyed by backbone and image content
- *   records/<dataset>/<keyHash>.json                         one record per uploaded object (records/_rejected/ for bad keys)
+ *   packed/<dataset>/<backboneId>/{manifest.json,shard-*.npy,shard-*.json}  embeddings packed for training
  *   models/<dataset>/<version>/{head.onnx,model.json,standalone.onnx,report.html}
  *   models/<dataset>/current.json                            the pointer to the served version
  *   jobs/<id>.json                                           training job state
  *
- * Who touches what: extract reads datasets/, reads and writes embeddings/ and records/ (and deletes
- * records/ of removed uploads); infer reads models/, records/ and jobs/ (a job's id is its Batch job
- * id, so submitting writes nothing); the trainer reads embeddings/, records/, datasets/ (report
- * thumbnails) and reads and writes models/ and jobs/, deleting nothing.
+ * Who touches what: extract reads datasets/, reads and writes embeddings/, and writes index entries
+ * and counters; infer reads models/ and jobs/ and the index's counters and lists, and takes training
+ * locks; the trainer reads embeddings/, datasets/ (report thumbnails) and the index, writes and
+ * deletes packed/ (compaction replaces a part-filled shard), reads and writes models/ and jobs/.
  */
 import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { INDEX_TABLE_KEYS } from '../../../src/adapters/aws/DynamoDatasetIndex.js';
 import { Construct } from 'constructs';
 
 export const KEY_PREFIXES = {
   datasets: 'datasets/',
   embeddings: 'embeddings/',
-  records: 'records/',
+  packed: 'packed/',
   models: 'models/',
   jobs: 'jobs/',
 } as const;
@@ -46,6 +49,8 @@ export class Storage extends Construct {
   readonly bucket: s3.Bucket;
   /** Server access logs of the data bucket and VPC flow logs (prefix vpc-flow-logs/). */
   readonly logsBucket: s3.Bucket;
+  /** The dataset index: on demand, point-in-time recovery, encrypted, retained unless destroyOnRemoval. */
+  readonly table: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props: StorageProps = {}) {
     super(scope, id);
@@ -90,6 +95,23 @@ export class Storage extends Construct {
       serverAccessLogsBucket: this.logsBucket,
       serverAccessLogsPrefix: 'data-bucket/',
       ...removal,
+    });
+
+    const { partitionKey, sortKey, gsi } = INDEX_TABLE_KEYS;
+    this.table = new dynamodb.Table(this, 'IndexTable', {
+      partitionKey: { name: partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: sortKey, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      deletionProtection: !destroy,
+      removalPolicy: removal.removalPolicy,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: gsi.name,
+      partitionKey: { name: gsi.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: gsi.sortKey, type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
     });
   }
 }

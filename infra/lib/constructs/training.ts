@@ -38,6 +38,8 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from './acknowledge.js';
 import { grantPrefixes } from './bucket-grants.js';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { grantIndex } from './index-grants.js';
 import { pipelineLogGroup } from './log-group.js';
 import { objects } from './storage.js';
 
@@ -59,6 +61,8 @@ export interface TrainerImageSource {
 
 export interface TrainingProps {
   bucket: s3.IBucket;
+  /** The dataset index: the trainer's list of rows; it releases the training lock when it ends. */
+  table: dynamodb.ITable;
   logsBucket: s3.IBucket;
   image: TrainerImageSource;
   backbone: string;
@@ -152,11 +156,14 @@ export class Training extends Construct {
       props.bucket,
       this.jobRole,
       {
-        read: [objects('embeddings'), objects('records'), objects('datasets'), objects('models'), objects('jobs')],
-        put: [objects('models'), objects('jobs')],
+        read: [objects('embeddings'), objects('packed'), objects('datasets'), objects('models'), objects('jobs')],
+        put: [objects('models'), objects('jobs'), objects('packed')],
+        delete: [objects('packed')],
       },
       'the trainer',
     );
+    // Backfill notes embeddings made for another backbone (B#); the lock (L#) is released at the end.
+    grantIndex(props.table, this.jobRole, { read: true, write: { actions: ['BatchWriteItem', 'PutItem', 'DeleteItem'], keys: ['B#', 'L#'] } }, 'the trainer');
 
     const jobLogs = pipelineLogGroup(this, 'TrainerLogs', props.destroyOnRemoval);
 
@@ -170,6 +177,7 @@ export class Training extends Construct {
         command: TRAINER_COMMAND,
         environment: {
           BUCKET: props.bucket.bucketName,
+          TABLE: props.table.tableName,
           BACKBONE: props.backbone,
           HEADSTART_MODELS: TRAINER_MODELS_DIR,
           HEADSTART_DEVICE: 'cuda',
