@@ -23,11 +23,14 @@ import type { Context } from 'aws-lambda';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsObjectStore } from '../../src/adapters/local/FsObjectStore.js';
+import { homeDatabasePath, openHomeDatabase, type Sqlite } from '../../src/adapters/local/HomeDatabase.js';
+import { SqliteDatasetIndex } from '../../src/adapters/local/SqliteDatasetIndex.js';
+import type { DynamoDatasetIndex } from '../../src/adapters/aws/DynamoDatasetIndex.js';
 import { S3ObjectStore } from '../../src/adapters/aws/S3ObjectStore.js';
 import { parseS3EventMessage } from '../../src/adapters/aws/s3Events.js';
 import { Backbone } from '../../src/backbone/Backbone.js';
 import { datasetObjectKey, embeddingKey, isDatasetKey, sha256Hex } from '../../src/dataset/keys.js';
-import { readDatasetRecords, readRejectedRecords, type ObjectRecord } from '../../src/dataset/records.js';
+import type { ObjectRecord } from '../../src/dataset/records.js';
 import { makeExtractHandler } from '../../src/edges/lambda/extractHandler.js';
 import { isHeadstartError, describeError } from '../../src/errors.js';
 import { LocalJobRunner } from '../../src/local/LocalJobRunner.js';
@@ -36,10 +39,11 @@ import { extractObjects, type ExtractOutcome } from '../../src/pipeline/extract.
 import { Predictor } from '../../src/pipeline/predict.js';
 import { datasetStatus } from '../../src/pipeline/status.js';
 import { trainDataset } from '../../src/pipeline/train.js';
+import { collectEntries } from '../../src/ports/DatasetIndex.js';
 import type { ObjectEvent } from '../../src/ports/ObjectEvent.js';
 import { listAll } from '../../src/ports/ObjectStore.js';
 import { ModelRegistry } from '../../src/registry/ModelRegistry.js';
-import { createExtractionResources, motoS3Client, motoSqsClient, startMoto, type ExtractionResources, type MotoServer } from '../helpers/moto.js';
+import { createExtractionResources, motoIndex, motoS3Client, motoSqsClient, startMoto, type ExtractionResources, type MotoServer } from '../helpers/moto.js';
 import {
   cosine,
   digestDifferences,
@@ -66,6 +70,9 @@ const FAST = { standalone: false, report: false } as const;
 
 let home: string;
 let store: FsObjectStore;
+/** The home's database: the dataset index and the local jobs. */
+let db: Sqlite;
+let index: SqliteDatasetIndex;
 let backbone: Backbone;
 let predictor: Predictor;
 let server: RunningServer;
@@ -77,7 +84,7 @@ let eventId = 0;
 /** Runs extraction for these keys in one batch, as one SQS/local-queue delivery would. */
 async function extract(keys: readonly string[]): Promise<Map<string, ExtractOutcome>> {
   const events: ObjectEvent[] = keys.map((key) => ({ id: `e${eventId++}`, kind: 'created', key }));
-  const result = await extractObjects(events, { store, embedder: backbone });
+  const result = await extractObjects(events, { store, index, embedder: backbone });
   return new Map(result.outcomes.map((o) => [o.key, o]));
 }
 
@@ -110,22 +117,24 @@ function predict(dataset: string, body: Uint8Array | string | undefined, content
 }
 
 async function bugsStatusText(): Promise<string> {
-  return JSON.stringify(await datasetStatus(store, 'bugs'));
+  return JSON.stringify(await datasetStatus({ store, index }, 'bugs'));
 }
 
 beforeAll(async () => {
   home = await mkdtemp(path.join(tmpdir(), 'hs-bad-inputs-'));
   store = new FsObjectStore(path.join(home, 'bucket'));
+  db = openHomeDatabase(homeDatabasePath(home));
+  index = new SqliteDatasetIndex(db);
   backbone = await Backbone.load();
   predictor = new Predictor(store, backbone);
 
   // A trained dataset to predict against.
   const keys = await putAll([...labelled('bugs', 'ants', await hymenoptera('train', 'ants', 6)), ...labelled('bugs', 'bees', await hymenoptera('train', 'bees', 6))]);
   await extract(keys);
-  await trainDataset({ store, backbone }, 'bugs', FAST);
+  await trainDataset({ store, index, backbone }, 'bugs', FAST);
 
-  const jobs = new LocalJobRunner(store, (dataset) => trainDataset({ store, backbone }, dataset, FAST));
-  server = await serve({ store, jobs, predictor: async () => predictor }, { port: 0 });
+  const jobs = new LocalJobRunner(db, (dataset) => trainDataset({ store, index, backbone }, dataset, FAST));
+  server = await serve({ store, index, jobs, predictor: async () => predictor }, { port: 0 });
 
   // Anything an SVG makes a parser fetch lands here.
   trap = http.createServer((_req, res) => {
@@ -142,6 +151,7 @@ afterAll(async () => {
   await server?.close();
   await new Promise((resolve) => trap?.close(resolve));
   await backbone?.release();
+  db?.close();
   if (home) await rm(home, { recursive: true, force: true });
 });
 
@@ -270,7 +280,7 @@ describe('images', () => {
 
   it('embeds the good images of the same batch, and writes no embedding for a refused image', async () => {
     const outcomes = goodNeighbours.map((key) => describeOutcome(imageOutcomes.get(key)));
-    const status = await datasetStatus(store, 'images');
+    const status = await datasetStatus({ store, index }, 'images');
     const accepted = IMAGE_CASES.filter((c) => c.extraction === 'embedded').length + 1; // + upright.jpg
     const row = table.record({
       area: 'images: extraction',
@@ -415,6 +425,7 @@ describe('keys and names: S3 keys through the extract Lambda handler (moto_serve
   let sqs: SQSClient;
   let resources: ExtractionResources;
   let s3Store: S3ObjectStore;
+  let s3Index: DynamoDatasetIndex;
   const records = new Map<string, ObjectRecord>();
   const photos: Buffer[] = [];
 
@@ -424,8 +435,9 @@ describe('keys and names: S3 keys through the extract Lambda handler (moto_serve
     sqs = motoSqsClient(moto.endpoint);
     resources = await createExtractionResources(s3, sqs, { visibilityTimeoutSeconds: 2 });
     s3Store = new S3ObjectStore(s3, resources.bucket);
+    s3Index = await motoIndex(moto.endpoint);
     const logger = new Logger({ serviceName: 'bad-inputs', logLevel: 'CRITICAL' });
-    const handler = makeExtractHandler({ store: s3Store, embedder: async () => backbone, logger });
+    const handler = makeExtractHandler({ store: s3Store, index: s3Index, embedder: async () => backbone, logger });
     const context = { functionName: 'extract', awsRequestId: 'bad-inputs' } as unknown as Context;
 
     photos.push(...(await hymenoptera('val', 'ants', S3_KEY_CASES.length, 5)).map((p) => p.bytes));
@@ -440,11 +452,9 @@ describe('keys and names: S3 keys through the extract Lambda handler (moto_serve
       }
     }
     await drainQueue(sqs, resources.queueUrl, resources.queueArn, (event) => handler(event, context), 60_000);
-    const datasets = new Set<string>();
-    for (const info of await listAll(s3Store, 'records/')) datasets.add(info.key.split('/')[1] ?? '');
-    datasets.delete('_rejected');
-    for (const ds of datasets) for (const r of await readDatasetRecords(s3Store, ds)) records.set(r.key, r);
-    for (const r of await readRejectedRecords(s3Store)) records.set(r.key, r);
+    // Every index entry: those of each dataset, and those of keys that belong to no dataset.
+    for (const ds of await s3Index.datasets()) for (const r of await collectEntries(s3Index, ds)) records.set(r.key, r);
+    for (const r of await collectEntries(s3Index, undefined)) records.set(r.key, r);
   });
 
   afterAll(async () => {
@@ -466,7 +476,7 @@ describe('keys and names: S3 keys through the extract Lambda handler (moto_serve
 
   it('leaves no message in the dead-letter queue and nothing pending: every key got its outcome on the first delivery', async () => {
     const dead = await receiveBatch(sqs, resources.dlqUrl);
-    const status = await datasetStatus(s3Store, 'names');
+    const status = await datasetStatus({ store: s3Store, index: s3Index }, 'names');
     const row = table.record({
       area: 'keys and names: S3 (moto)',
       input: 'after all the keys above',
@@ -570,7 +580,7 @@ describe('training', () => {
   });
 
   /** Trains and says what happened, and whether anything was published for a refused run. */
-  async function attempt(dataset: string, trainer: Parameters<typeof trainDataset>[0] = { store, backbone }): Promise<{ observed: string; detail: string; manifest?: Awaited<ReturnType<typeof trainDataset>> }> {
+  async function attempt(dataset: string, trainer: Parameters<typeof trainDataset>[0] = { store, index, backbone }): Promise<{ observed: string; detail: string; manifest?: Awaited<ReturnType<typeof trainDataset>> }> {
     const before = await treeDigest(path.join(home, 'bucket', 'models', dataset));
     try {
       const manifest = await trainDataset(trainer, dataset, FAST);
@@ -641,7 +651,7 @@ describe('training', () => {
 
   it('extracted with one backbone, trained with another: refused (a head never mixes backbones)', async () => {
     const other = { id: 'mobilenetv2-12-int8@cc028fe6cae7bc11', spec: backbone.spec, embeddingOutput: backbone.embeddingOutput, modelBytes: () => backbone.modelBytes(), embedImages: (images: Uint8Array[]) => backbone.embedImages(images) };
-    const result = await attempt('bugs', { store, backbone: other });
+    const result = await attempt('bugs', { store, index, backbone: other });
     const row = table.record({ area: 'training', input: 'trainer on another backbone than the cached embeddings', expected: 'refused training_data', observed: result.observed, detail: result.detail });
     expect(row.observed).toBe(row.expected);
   });
