@@ -3,7 +3,7 @@
  * runtime, and formats output. Scripts depend on the commands, flags and JSON shapes below.
  */
 import { Command, CommanderError } from 'commander';
-import { describeError, isHeadstartError } from '../errors.js';
+import { BadRequestError, describeError, isHeadstartError } from '../errors.js';
 import { localConfig } from '../config.js';
 import type { LocalRuntime } from '../local/LocalRuntime.js';
 import { UsageError } from './output.js';
@@ -34,11 +34,18 @@ function program(): Command {
 
   cli
     .command('upload')
-    .description('upload <folder>/<label>/<file> images into a dataset and extract their embeddings')
-    .argument('<folder>', 'folder with one sub-folder per label')
+    .description('upload <folder>/<label>/<file> images, or the rows of a .csv/.tsv/.jsonl of labelled texts, into a dataset and extract them')
+    .argument('<folder>', 'folder with one sub-folder per label, or a table of texts (.csv, .tsv, .jsonl)')
     .requiredOption('--dataset <name>', 'dataset to upload into')
+    .option('--text-column <name>', 'column holding the text (tables; default text)')
+    .option('--label-column <name>', 'column holding the label (tables; default label)')
     .option('--json', 'print the summary as JSON')
-    .action(async (folder: string, options: { dataset: string; json?: boolean }) => withRuntime(async (rt) => (await import('./commands/upload.js')).uploadCommand(rt, folder, options), { consume: true }));
+    .action(async (folder: string, options: { dataset: string; json?: boolean; textColumn?: string; labelColumn?: string }) =>
+      withRuntime(async (rt) => {
+        const text = await import('./commands/text.js');
+        if (text.isTablePath(folder)) return text.uploadTableCommand(rt, folder, options);
+        return (await import('./commands/upload.js')).uploadCommand(rt, folder, options);
+      }, { consume: true }));
 
   cli
     .command('train')
@@ -62,17 +69,31 @@ function program(): Command {
     .command('eval')
     .description("predict every image of a labelled folder with the dataset's current model and score it")
     .argument('<name>', 'dataset')
-    .argument('<folder>', 'folder with one sub-folder per label')
+    .argument('<folder>', 'folder with one sub-folder per label, or a table of labelled texts (.csv, .tsv, .jsonl)')
+    .option('--text-column <name>', 'column holding the text (tables; default text)')
+    .option('--label-column <name>', 'column holding the label (tables; default label)')
     .option('--json', 'print JSON { accuracy, macroF1, n, perClass, confusion, labels }')
-    .action(async (name: string, folder: string, options: { json?: boolean }) => withRuntime(async (rt) => (await import('./commands/eval.js')).evalCommand(rt, name, folder, options)));
+    .action(async (name: string, folder: string, options: { json?: boolean; textColumn?: string; labelColumn?: string }) =>
+      withRuntime(async (rt) => {
+        const text = await import('./commands/text.js');
+        if (text.isTablePath(folder)) return text.evalTableCommand(rt, name, folder, options);
+        return (await import('./commands/eval.js')).evalCommand(rt, name, folder, options);
+      }));
 
   cli
     .command('predict')
     .description('predict images (files or folders) with the current model')
     .argument('<name>', 'dataset')
-    .argument('<paths...>', 'image files or folders')
-    .option('--json', 'one JSON line per image')
-    .action(async (name: string, paths: string[], options: { json?: boolean }) => withRuntime(async (rt) => (await import('./commands/predict.js')).predictCommand(rt, name, paths, options)));
+    .argument('[paths...]', 'image files or folders')
+    .option('--text <text>', "a text to classify (repeatable); '-' reads one text per line from stdin", (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--json', 'one JSON line per image or text')
+    .action(async (name: string, paths: string[], options: { json?: boolean; text: string[] }) =>
+      withRuntime(async (rt) => {
+        if (options.text.length > 0 && paths.length > 0) throw new BadRequestError('give either image paths or --text, not both', 'bad_arguments');
+        if (options.text.length > 0) return (await import('./commands/text.js')).predictTextCommand(rt, name, options.text, options);
+        if (paths.length === 0) throw new BadRequestError('nothing to predict: give image files or folders, or --text "..."', 'bad_arguments');
+        return (await import('./commands/predict.js')).predictCommand(rt, name, paths, options);
+      }));
 
   cli
     .command('status')

@@ -23,7 +23,12 @@ import { objectEventMessageBody, parseLocalEventMessages } from '../adapters/loc
 import type { LocalConfig } from '../config.js';
 import { Backbone } from '../backbone/Backbone.js';
 import { defaultBackboneName } from '../backbone/resolveBackbone.js';
-import { extractObjects, type ExtractOutcome } from '../pipeline/extract.js';
+import type { Embedder, ExtractOutcome } from '../pipeline/extract.js';
+import { extractByModality } from '../pipeline/extractByModality.js';
+import { TextPredictor } from '../pipeline/predictText.js';
+import { defaultTextBackboneName } from '../text/resolveTextBackbone.js';
+import { TextBackbone } from '../text/TextBackbone.js';
+import { encoderEmbedder, validatedTextEmbedder } from '../text/textEmbedders.js';
 import { Predictor } from '../pipeline/predict.js';
 import type { TrainOptions } from '../pipeline/train.js';
 import { trainChoosingBackbone } from '../pipeline/trainChoosingBackbone.js';
@@ -44,6 +49,9 @@ export class LocalRuntime {
   /** Other backbones, by catalogue name: for `train --backbone` and serving the versions they made. */
   private readonly otherBackbones = new Map<string, Promise<Backbone>>();
   private predictorLoading: Promise<Predictor> | undefined;
+  private textEmbedderLoading: Promise<Embedder> | undefined;
+  private textBackbone: TextBackbone | undefined;
+  private textPredictorInstance: TextPredictor | undefined;
   private readonly listeners = new Set<OutcomeListener>();
   private readonly sending = new Set<Promise<unknown>>();
   private unsubscribe: (() => void) | undefined;
@@ -101,6 +109,26 @@ export class LocalRuntime {
     return loading;
   }
 
+  /**
+   * What `.txt` uploads are extracted with: the default pretrained text encoder when one is
+   * installed, else validation only (the TF-IDF baseline is fitted at training time).
+   */
+  textEmbedder(): Promise<Embedder> {
+    this.textEmbedderLoading ??= (async () => {
+      const name = await defaultTextBackboneName({ backbonesDir: this.backbonesDir });
+      if (name === undefined) return validatedTextEmbedder;
+      this.textBackbone = await TextBackbone.load(name, { backbonesDir: this.backbonesDir });
+      return encoderEmbedder(this.textBackbone);
+    })();
+    return this.textEmbedderLoading;
+  }
+
+  /** Serves text versions (loaded once per version). */
+  textPredictor(): TextPredictor {
+    this.textPredictorInstance ??= new TextPredictor(this.store);
+    return this.textPredictorInstance;
+  }
+
   /** Where `registerBackbone` entries live for this home. */
   get backbonesDir(): string {
     return path.join(this.config.home, 'backbones');
@@ -151,6 +179,7 @@ export class LocalRuntime {
     await this.queue.stop();
     const loaded = [this.backboneLoading, ...this.otherBackbones.values()].filter((b): b is Promise<Backbone> => b !== undefined);
     await Promise.allSettled(loaded.map(async (b) => (await b).release()));
+    await this.textBackbone?.release();
     await this.claim?.release();
     this.db.close();
   }
@@ -174,7 +203,7 @@ export class LocalRuntime {
   private startExtraction(): void {
     this.queue.start(async (batch) => {
       const { events, unreadable } = parseLocalEventMessages(batch);
-      const result = await extractObjects(events, { store: this.store, index: this.index, embedder: await this.backbone() });
+      const result = await extractByModality(events, { store: this.store, index: this.index }, { image: () => this.backbone(), text: () => this.textEmbedder() });
       for (const listener of this.listeners) listener(result.outcomes);
       // An unreadable message is failed, not dropped: after maxReceives it waits in the dead letters.
       return { failedIds: [...result.failedIds, ...unreadable.map((u) => u.id)] };

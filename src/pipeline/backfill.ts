@@ -3,7 +3,6 @@
  * with `--backbone <name>`): every content hash the cache lacks for that backbone is read from its
  * source object once, embedded in batches, and cached. Content already cached costs nothing.
  */
-import { InvalidImageError } from '../errors.js';
 import { EmbeddingCache } from '../embeddings/EmbeddingCache.js';
 import type { DataPlane } from './status.js';
 import { mapLimit } from '../util/mapLimit.js';
@@ -39,7 +38,7 @@ export async function backfillEmbeddings(plane: Pick<DataPlane, 'store' | 'index
     const embedded = await embedder.embedImages(bytes.filter((b): b is Uint8Array => b !== undefined));
     await mapLimit(readable, 8, async ([sha, key], i) => {
       const e = embedded[i];
-      if (e instanceof InvalidImageError || e === undefined) result.failed.push({ key, reason: e?.message ?? 'not embedded' });
+      if (!(e instanceof Float32Array)) result.failed.push({ key, reason: e?.message ?? 'not embedded' });
       else {
         await cache.put(embedder.id, sha, e);
         await index.noteEmbedded(embedder.id, [sha]);

@@ -6,7 +6,7 @@
  * The current pointer is re-read (at most every `pointerTtlMs`), so a newly promoted version is
  * served without a redeploy, and each answer names the one version that computed it.
  */
-import { BackboneMismatchError, InvalidImageError, ModelNotFoundError } from '../errors.js';
+import { BackboneMismatchError, BadRequestError, InvalidImageError, ModelNotFoundError } from '../errors.js';
 import { HeadModel } from '../head/HeadModel.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
@@ -93,6 +93,9 @@ export class Predictor {
 
   private async load(dataset: string, version: string): Promise<LoadedModel> {
     const manifest = await this.registry.manifest(dataset, version);
+    if (manifest.modality === 'text') {
+      throw new BadRequestError(`dataset "${dataset}" holds a text model (${version}): send text (text/plain or JSON {"text": "..."}), not an image`, 'modality_mismatch', 415, { context: { dataset, version } });
+    }
     let embedder = this.embedder;
     if (manifest.backbone.id !== embedder.id && this.options.embedderFor) embedder = await this.options.embedderFor(manifest.backbone.name);
     if (manifest.backbone.id !== embedder.id) {
@@ -122,7 +125,8 @@ export class Predictor {
     const k = manifest.labels.length;
     let row = 0;
     return embedded.map((e) => {
-      if (!(e instanceof Float32Array)) return e;
+      // Image versions run on image backbones only (text versions are refused in load), so a refusal here is an image's.
+      if (!(e instanceof Float32Array)) return e as InvalidImageError;
       const p = probabilities.subarray(row * k, (row + 1) * k);
       const d = domain?.[row];
       row++;

@@ -14,6 +14,14 @@ import { assessDataset, pickBackbone } from '../transfer/assess.js';
 import { backfillEmbeddings } from './backfill.js';
 import type { DataPlane } from './status.js';
 import { TRAIN_ASSESSMENT, trainDataset, type TrainingBackbone, type TrainOptions } from './train.js';
+import { datasetModality, NO_TEXT_ENCODER, trainTextDataset } from './trainText.js';
+
+/** What a text training says about the representation it was asked for. */
+function textChoice(choice: string): string {
+  if (choice === 'auto') return `--backbone auto: the only representation available is the TF-IDF baseline; ${NO_TEXT_ENCODER}`;
+  if (choice === 'tfidf') return 'the TF-IDF baseline, as asked (--backbone tfidf)';
+  return `text encoder "${choice}" asked for, but training heads on text-encoder embeddings is not implemented yet; ${NO_TEXT_ENCODER}`;
+}
 
 export interface BackboneProvider {
   /** The backbone extraction embeds with. */
@@ -31,6 +39,10 @@ export async function trainChoosingBackbone(
   options: TrainOptions & { backbone?: string } = {},
 ): Promise<ModelManifest> {
   const { backbone: choice, ...rest } = options;
+  // A text dataset trains its own way (TF-IDF or a text encoder); a mixed one is refused here, by name.
+  if ((await datasetModality(plane, dataset)) === 'text') {
+    return trainTextDataset(plane, dataset, { ...(rest.seed !== undefined ? { seed: rest.seed } : {}), ...(rest.promote !== undefined ? { promote: rest.promote } : {}), ...(choice ? { choice: textChoice(choice) } : {}) });
+  }
   const extraction = await backbones.extraction();
   if (choice === 'auto') {
     const assessment = await assessDataset(plane, dataset, {

@@ -43,5 +43,6 @@ export async function trainCommand(runtime: LocalRuntime, name: string, options:
   printLine(`trained on ${manifest.data.images} images in ${(manifest.training.durationMs / 1000).toFixed(1)} s; validation (out-of-fold, ${manifest.training.folds} folds):`);
   printMetrics(manifest.metrics);
   if (manifest.assessment) printLine(`transfer ${manifest.assessment.verdict}: ${manifest.assessment.explanation}`);
+  if (manifest.text) printLine(manifest.text.choice);
   for (const e of manifest.data.excluded) printLine(`  left out ${e.key}: ${e.reason}`);
 }

@@ -34,7 +34,7 @@ describe('TextBackbone on tiny-bert-random', () => {
   it('reproduces the reference embeddings within 1e-5, batched (lengths mixed) and one at a time', async () => {
     const texts = reference.cases.map((c) => c.text);
     const batched = await backbone.embedTexts(texts);
-    const single = [];
+    const single: Float32Array[] = [];
     for (const t of texts) single.push(...(await backbone.embedTexts([t])));
     reference.cases.forEach((c, i) => {
       const b = batched[i]!;

@@ -1,0 +1,162 @@
+/**
+ * Training a text dataset: its validated `.txt` objects -> the TF-IDF featuriser fitted on them ->
+ * the sparse linear head (cross-validated lambda) -> a new immutable version with the featuriser,
+ * the head and the out-of-domain threshold, made current once complete.
+ *
+ * Representation policy (the core's, so the local runtime and the Batch job agree): with no
+ * pretrained text encoder installed, TF-IDF is used and the version says so and how to get one.
+ */
+import { sha256Hex } from '../dataset/keys.js';
+import { TrainingDataError } from '../errors.js';
+import type { ObjectStore } from '../ports/ObjectStore.js';
+import type { DatasetIndex, IndexEntry } from '../ports/DatasetIndex.js';
+import type { ExcludedImage, ModelManifest } from '../registry/ModelManifest.js';
+import { ModelRegistry, newVersionId } from '../registry/ModelRegistry.js';
+import { mapLimit } from '../util/mapLimit.js';
+import { encodeTfidfModel, fitTfidfModel, TFIDF_HEAD_FILE, TFIDF_STATE_FILE, tfidfId } from '../text/tfidfModel.js';
+import { decodeText, isTextKey } from '../text/validateText.js';
+
+/** What a text-only training says when it had to fall back to the baseline. */
+export const NO_TEXT_ENCODER =
+  'no pretrained text encoder is installed, so this model uses the TF-IDF baseline (word 1-2-grams + character 2-5-grams). ' +
+  'To get one: `npm run fetch-models -- minilm-l6-v2` on a machine with internet, or `headstart backbone add <model.onnx> --text --tokenizer <tokenizer.json> --name <name>`.';
+
+export interface TextTrainOptions {
+  seed?: number;
+  folds?: number;
+  lambdas?: number[];
+  promote?: boolean;
+  /** Recorded as the reason for the representation (default: {@link NO_TEXT_ENCODER}). */
+  choice?: string;
+}
+
+export interface TextTrainingSet {
+  texts: string[];
+  labels: Int32Array;
+  classNames: string[];
+  keys: string[];
+  sha256s: string[];
+  excluded: ExcludedImage[];
+  fingerprint: string;
+}
+
+/** Is this dataset's content text? Throws when it mixes texts and images (a dataset is one or the other). */
+export function textModality(dataset: string, entries: readonly Pick<IndexEntry, 'key'>[]): 'text' | 'image' | undefined {
+  const texts = entries.filter((e) => isTextKey(e.key)).length;
+  const images = entries.length - texts;
+  if (texts > 0 && images > 0) {
+    throw new TrainingDataError(
+      `dataset "${dataset}" mixes images (${images}) and texts (${texts}); a dataset is images or texts, not both: move one kind to another dataset`,
+      { context: { dataset, images, texts } },
+    );
+  }
+  return texts > 0 ? 'text' : images > 0 ? 'image' : undefined;
+}
+
+/** The dataset's modality from its accepted objects (undefined when it has none); throws for a mix. */
+export async function datasetModality(plane: { index: DatasetIndex }, dataset: string): Promise<'text' | 'image' | undefined> {
+  return textModality(dataset, await entriesOf(plane.index, dataset));
+}
+
+async function entriesOf(index: DatasetIndex, dataset: string): Promise<IndexEntry[]> {
+  const out: IndexEntry[] = [];
+  for await (const entry of index.entries(dataset, { state: 'embedded' })) out.push(entry);
+  return out;
+}
+
+/** The dataset's accepted texts, conflicts and byte-identical duplicates left out (and said why). */
+export async function loadTextTrainingSet(plane: { store: ObjectStore; index: DatasetIndex }, dataset: string): Promise<TextTrainingSet> {
+  const entries = (await entriesOf(plane.index, dataset)).filter((e) => e.sha256 !== undefined && e.label !== undefined);
+  textModality(dataset, entries);
+  const excluded: ExcludedImage[] = [];
+  const labelsBySha = new Map<string, Set<string>>();
+  for (const e of entries) labelsBySha.set(e.sha256!, (labelsBySha.get(e.sha256!) ?? new Set()).add(e.label!));
+  const first = new Map<string, string>();
+  const usable: IndexEntry[] = [];
+  for (const e of entries) {
+    const labels = labelsBySha.get(e.sha256!)!;
+    if (labels.size > 1) excluded.push({ key: e.key, reason: `conflict: the same text is labelled ${[...labels].sort().map((l) => JSON.stringify(l)).join(' and ')}` });
+    else if (first.has(e.sha256!)) excluded.push({ key: e.key, reason: `duplicate: the same text as ${first.get(e.sha256!)}` });
+    else {
+      first.set(e.sha256!, e.key);
+      usable.push(e);
+    }
+  }
+  const read = await mapLimit(usable, 16, async (e) => {
+    const bytes = await plane.store.get(e.key);
+    if (bytes === undefined || sha256Hex(bytes) !== e.sha256) return undefined;
+    return decodeText(bytes);
+  });
+  const rows: Array<{ e: IndexEntry; text: string }> = [];
+  usable.forEach((e, i) => {
+    const text = read[i];
+    if (text === undefined) excluded.push({ key: e.key, reason: 'changed or removed since it was extracted' });
+    else rows.push({ e, text });
+  });
+  const classNames = [...new Set(rows.map((r) => r.e.label!))].sort();
+  if (rows.length === 0) throw new TrainingDataError(`dataset "${dataset}" has no accepted texts yet: upload datasets/${dataset}/<label>/<name>.txt or a CSV with \`headstart upload\``, { context: { dataset } });
+  if (classNames.length < 2) throw new TrainingDataError(`dataset "${dataset}" has only one label (${JSON.stringify(classNames[0])}): a classifier needs at least two`, { context: { dataset } });
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(r.e.label!, (counts.get(r.e.label!) ?? 0) + 1);
+  const tooFew = classNames.filter((c) => (counts.get(c) ?? 0) < 2);
+  if (tooFew.length > 0) throw new TrainingDataError(`label ${tooFew.map((c) => JSON.stringify(c)).join(', ')} of dataset "${dataset}" has fewer than 2 usable texts; each label needs at least 2`, { context: { dataset, labels: tooFew } });
+  return {
+    texts: rows.map((r) => r.text),
+    labels: Int32Array.from(rows, (r) => classNames.indexOf(r.e.label!)),
+    classNames,
+    keys: rows.map((r) => r.e.key),
+    sha256s: rows.map((r) => r.e.sha256!),
+    excluded,
+    fingerprint: sha256Hex(rows.map((r) => `${r.e.label}\u0000${r.e.sha256}`).sort().join('\n')),
+  };
+}
+
+export async function trainTextDataset(plane: { store: ObjectStore; index: DatasetIndex }, dataset: string, options: TextTrainOptions = {}): Promise<ModelManifest> {
+  const started = Date.now();
+  const data = await loadTextTrainingSet(plane, dataset);
+  const seed = options.seed ?? 0;
+  const fitted = await fitTfidfModel(data.texts, data.labels, data.classNames, {
+    head: { seed, ...(options.folds ? { folds: options.folds } : {}), ...(options.lambdas ? { lambdas: options.lambdas } : {}) },
+  });
+  const files: Record<string, Uint8Array> = encodeTfidfModel(fitted);
+  const { id, sha256 } = tfidfId(fitted.featurizer.toState());
+  const { trained } = fitted;
+  const { balancedAccuracy, logLoss, folds: _folds, ...metrics } = trained.metrics;
+  const perLabel: Record<string, number> = {};
+  for (const l of data.labels) perLabel[data.classNames[l] as string] = (perLabel[data.classNames[l] as string] ?? 0) + 1;
+  const state = fitted.featurizer.toState();
+  const misclassified = data.keys
+    .map((key, i) => ({ key, i }))
+    .filter(({ i }) => argmax(trained.oofProbabilities, i, data.classNames.length) !== data.labels[i])
+    .slice(0, 50)
+    .map(({ key, i }) => ({ key, text: (data.texts[i] as string).slice(0, 300), label: data.classNames[data.labels[i] as number], predicted: data.classNames[argmax(trained.oofProbabilities, i, data.classNames.length)] }));
+  files['misclassified-texts.json'] = new TextEncoder().encode(JSON.stringify(misclassified));
+  const manifest: Omit<ModelManifest, 'version' | 'dataset' | 'createdAt'> = {
+    modality: 'text',
+    labels: trained.classNames,
+    backbone: { id, name: 'tfidf', sha256, embeddingSize: fitted.featurizer.dimension },
+    preprocessing: { representation: 'tfidf', wordNgrams: state.wordNgrams, charNgrams: state.charNgrams, minDf: state.minDf, lowercase: true, normalization: 'l2 per block, 1/sqrt(2)' },
+    head: { kind: 'linear', lambda: trained.lambda, file: TFIDF_HEAD_FILE },
+    metrics,
+    validation: { balancedAccuracy, logLoss, lambdaScores: trained.lambdaScores, selection: trained.settings.selection },
+    training: {
+      seed,
+      folds: trained.settings.folds,
+      lambdas: trained.settings.lambdas,
+      device: 'cpu',
+      durationMs: Date.now() - started,
+      imagesPerLabel: perLabel,
+      curve: trained.trainingCurve,
+    },
+    data: { fingerprint: data.fingerprint, images: data.texts.length, excluded: data.excluded },
+    files: { head: TFIDF_HEAD_FILE },
+    text: { representation: 'tfidf', stateFile: TFIDF_STATE_FILE, headFile: TFIDF_HEAD_FILE, outOfDomain: fitted.outOfDomain, choice: options.choice ?? NO_TEXT_ENCODER },
+  };
+  return new ModelRegistry(plane.store).publish(dataset, manifest, files, { promote: options.promote ?? true, version: newVersionId() });
+}
+
+function argmax(p: Float32Array, row: number, classes: number): number {
+  let best = 0;
+  for (let k = 1; k < classes; k++) if ((p[row * classes + k] as number) > (p[row * classes + best] as number)) best = k;
+  return best;
+}
