@@ -17,12 +17,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
+import { DynamoDatasetIndex } from '../src/adapters/aws/DynamoDatasetIndex.js';
 import { S3ObjectStore } from '../src/adapters/aws/S3ObjectStore.js';
 import { Backbone } from '../src/backbone/Backbone.js';
 import { extractObjects } from '../src/pipeline/extract.js';
 import { trainDataset } from '../src/pipeline/train.js';
 import { bundleFunctions } from '../scripts/bundle-functions.js';
-import { createBucket, motoS3Client, startMoto } from '../test/helpers/moto.js';
+import { createBucket, createIndexTable, motoDynamoClient, motoS3Client, startMoto } from '../test/helpers/moto.js';
 import { modelsDir as sharedModelsDir, sharedDir } from '../test/helpers/shared.js';
 
 const { values } = parseArgs({ options: { cold: { type: 'string', default: '5' }, warm: { type: 'string', default: '50' } } });
@@ -74,14 +75,18 @@ async function main(): Promise<void> {
 
   const moto = await startMoto();
   const s3 = motoS3Client(moto.endpoint);
+  const dynamo = motoDynamoClient(moto.endpoint);
   try {
     const bucket = await createBucket(s3);
     const store = new S3ObjectStore(s3, bucket);
+    // The dataset index table the stack creates; the handler process is pointed at it too (TABLE).
+    const table = await createIndexTable(dynamo);
+    const index = new DynamoDatasetIndex(dynamo, table);
     const backbone = await Backbone.load(undefined, { modelsDir });
     const train = [...(await images('train', 'normal', 20)).map((i) => ({ ...i, label: 'normal' })), ...(await images('train', 'pneumonia', 20)).map((i) => ({ ...i, label: 'pneumonia' }))];
     for (const i of train) await store.put(`datasets/xray/${i.label}/${i.file}`, i.bytes);
-    await extractObjects(train.map((i, n) => ({ id: String(n), kind: 'created' as const, key: `datasets/xray/${i.label}/${i.file}` })), { store, embedder: backbone });
-    const manifest = await trainDataset({ store, backbone }, 'xray', { report: false, standalone: false });
+    await extractObjects(train.map((i, n) => ({ id: String(n), kind: 'created' as const, key: `datasets/xray/${i.label}/${i.file}` })), { store, index, embedder: backbone });
+    const manifest = await trainDataset({ store, index, backbone }, 'xray', { report: false, standalone: false });
     console.log(`model ${manifest.version} trained on ${manifest.data.images} chest X-rays\n`);
 
     const testFiles = [...(await readdir(path.join(xrays, 'test', 'normal'))).sort().slice(0, 10).map((f) => path.join(xrays, 'test', 'normal', f))];
@@ -104,6 +109,8 @@ async function main(): Promise<void> {
       WARM: String(WARM),
       BUCKET: bucket,
       AWS_ENDPOINT_URL_S3: moto.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: moto.endpoint,
+      TABLE: table,
       S3_FORCE_PATH_STYLE: 'true',
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'testing',
@@ -137,6 +144,7 @@ async function main(): Promise<void> {
     console.log(`| peak resident memory of the handler process | ${(maxRssKiB / 1024).toFixed(0)} MiB | - |`);
   } finally {
     s3.destroy();
+    dynamo.destroy();
     await moto.stop();
   }
 }

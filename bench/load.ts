@@ -185,7 +185,8 @@ async function main(): Promise<void> {
     const { LocalRuntime } = await import('../src/local/LocalRuntime.js');
     const { localConfig } = await import('../src/config.js');
     const { upload } = await import('../src/cli/commands/upload.js');
-    const runtime = await LocalRuntime.open({ ...localConfig({}), home });
+    // Consuming (as `headstart upload` opens it): only such a runtime extracts what upload queues.
+    const runtime = await LocalRuntime.open({ ...localConfig({}), home }, { consume: true });
     await upload(runtime, folder, 'load');
     const model = await runtime.train('load', { standalone: false, report: false });
     await runtime.close();

@@ -20,6 +20,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FsObjectStore } from '../src/adapters/local/FsObjectStore.js';
+import { openHomeDatabase } from '../src/adapters/local/HomeDatabase.js';
+import { SqliteDatasetIndex } from '../src/adapters/local/SqliteDatasetIndex.js';
 import { Backbone } from '../src/backbone/Backbone.js';
 import { listBackbones } from '../src/backbone/resolveBackbone.js';
 import { datasetObjectKey } from '../src/dataset/keys.js';
@@ -177,8 +179,12 @@ interface DatasetRow {
 async function benchDataset(dataset: string, backbones: Backbone[], scratch: string, curve: boolean): Promise<DatasetRow> {
   const extractor = backbones[0] as Backbone;
   const storeDir = await mkdtemp(path.join(tmpdir(), `hs-bench-${dataset}-`));
+  // The local runtime's index: a SQLite file beside the bucket, as under HEADSTART_HOME.
+  const db = openHomeDatabase(path.join(storeDir, 'headstart.db'));
   try {
-    const store = new FsObjectStore(storeDir);
+    const store = new FsObjectStore(path.join(storeDir, 'bucket'));
+    const index = new SqliteDatasetIndex(db);
+    const plane = { store, index };
     const train = await readSplit(dataset, 'train');
     const t0 = performance.now();
     const keys = train.files.map((file, i) => datasetObjectKey(dataset, train.labels[i] as string, file));
@@ -186,7 +192,7 @@ async function benchDataset(dataset: string, backbones: Backbone[], scratch: str
     for (let start = 0; start < keys.length; start += 32) {
       const result = await extractObjects(
         keys.slice(start, start + 32).map((key, j) => ({ id: `e${start + j}`, kind: 'created' as const, key })),
-        { store, embedder: extractor },
+        { store, index, embedder: extractor },
       );
       if (result.failedIds.length > 0) throw new Error(`extraction failed for ${result.failedIds.length} images`);
     }
@@ -194,7 +200,7 @@ async function benchDataset(dataset: string, backbones: Backbone[], scratch: str
     process.stderr.write(`${dataset}: extracted ${keys.length} images in ${(extractMs / 1000).toFixed(1)} s\n`);
 
     const heads = new Map<string, TrainedArm>();
-    const assessment = await assessDataset(store, dataset, {
+    const assessment = await assessDataset(plane, dataset, {
       backbones,
       onTrainedHead: (arm) => heads.set(arm.id, arm),
       learningCurve: curve,
@@ -218,10 +224,10 @@ async function benchDataset(dataset: string, backbones: Backbone[], scratch: str
     // LogME side by side with numpy, on the matrices the assessment used (cache order by key).
     const comparisons: LogmeComparison[] = [];
     for (const backbone of backbones) {
-      const data = await loadTrainingData(store, dataset, backbone.id);
+      const data = await loadTrainingData(plane, dataset, backbone.id);
       comparisons.push(await compareLogme(`${dataset}, ${backbone.spec.name}`, data.embeddings, data.dims[1], data.labels, data.classNames.length, scratch));
     }
-    const data = await loadTrainingData(store, dataset, extractor.id);
+    const data = await loadTrainingData(plane, dataset, extractor.id);
     const pixels = await pixelsAll(await Promise.all(data.keys.map(async (key) => (await store.get(key)) as Uint8Array)));
     comparisons.push(await compareLogme(`${dataset}, standardised pixels`, standardize(pixels, PIXEL_FEATURES, fitStandardizer(pixels, PIXEL_FEATURES)), PIXEL_FEATURES, data.labels, data.classNames.length, scratch));
     const small = await readSplit(dataset, 'train', 20);
@@ -245,6 +251,7 @@ async function benchDataset(dataset: string, backbones: Backbone[], scratch: str
       testMs,
     };
   } finally {
+    db.close();
     await rm(storeDir, { recursive: true, force: true });
   }
 }
