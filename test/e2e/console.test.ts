@@ -2,9 +2,9 @@
  * The web console end to end, in Debian's Chromium driven by playwright-core, against a real
  * `headstart serve` child process on 127.0.0.1 with a fresh HEADSTART_HOME and the real backbone:
  * create a dataset, add two labels, upload 10 real hymenoptera photos to each by the file input
- * (and a text file, refused with its reason), wait for extraction, train, read the validation
- * accuracy, drop an image on "Try it" and read the top class, move one image to the other label
- * and train again, roll back. Every request the page makes must stay on 127.0.0.1. Screenshots of
+ * (and a .jpg that is not an image, refused with its reason), wait for extraction, train, read the
+ * validation accuracy, drop an image on "Try it" and read the top class, move one image to the
+ * other label and train again, roll back. Every request the page makes must stay on 127.0.0.1. Screenshots of
  * each step go to test-results/console/ (kept for a person to look at), with the measured start-up
  * time and transferred bytes in metrics.json.
  */
@@ -152,11 +152,11 @@ describe('the web console, end to end', () => {
     await shot('labels');
   });
 
-  it('uploads real photos by the file input, extracts them, and shows why a text file was refused', async () => {
+  it('uploads real photos by the file input, extracts them, and shows why a file that is not an image was refused', async () => {
     const ants = await firstFiles(path.join(hymenoptera, 'train', 'ants'), PER_LABEL);
     const bees = await firstFiles(path.join(hymenoptera, 'train', 'bees'), PER_LABEL);
     const asFiles = (files: string[]) => Promise.all(files.map(async (f) => ({ name: path.basename(f), mimeType: 'image/jpeg', buffer: await readFile(f) })));
-    await page.getByLabel('Add images to ants').setInputFiles([...(await asFiles(ants)), { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('these are not pixels\n') }]);
+    await page.getByLabel('Add images to ants').setInputFiles([...(await asFiles(ants)), { name: 'not-a-photo.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('these are not pixels\n') }]);
     await page.getByLabel('Add images to bees').setInputFiles(await asFiles(bees));
     await shot('uploading');
     await expect
@@ -164,8 +164,8 @@ describe('the web console, end to end', () => {
       .toMatch(new RegExp(`^${2 * PER_LABEL} images ready in 2 labels, 0 waiting, 1 refused`));
     await expect.poll(() => card('ants').locator('.counts').textContent()).toBe(`${PER_LABEL} ready, 1 refused`);
     const reason = await card('ants').locator('.failures li').textContent();
-    expect(reason).toMatch(/^notes\.txt: .*not an image/i);
-    await expect.poll(() => page.locator('.uploads li[data-file="notes.txt"] .upload-status').textContent()).toMatch(/^refused: .*not an image/i);
+    expect(reason).toMatch(/^not-a-photo\.jpg: .*not an image/i);
+    await expect.poll(() => page.locator('.uploads li[data-file="not-a-photo.jpg"] .upload-status').textContent()).toMatch(/^refused: .*not an image/i);
     expect(await card('bees').locator('.thumbs img').count()).toBe(PER_LABEL);
     await shot('extracted-with-refusal');
   });

@@ -13,7 +13,8 @@
  *
  * Who touches what: extract reads datasets/, reads and writes embeddings/, and writes index entries
  * and counters; infer reads models/ and jobs/ and the index's counters and lists, and takes training
- * locks; the trainer reads embeddings/, datasets/ (report thumbnails) and the index, writes and
+ * locks, and for the console reads, writes and deletes datasets/ (listing, thumbnails, move, remove,
+ * presigned uploads) and writes models/<dataset>/current.json (promote, rollback); the trainer reads embeddings/, datasets/ (report thumbnails) and the index, writes and
  * deletes packed/ (compaction replaces a part-filled shard), reads and writes models/ and jobs/.
  */
 import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
