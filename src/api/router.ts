@@ -3,7 +3,7 @@
  * (node:http) and the infer Lambda (API Gateway HTTP API) are thin adapters around {@link route}, so
  * both answer the same routes with the same bodies and the same errors.
  *
- *   POST /datasets/{name}/predict   image bytes (image/*) or JSON {"image": "<base64>"}
+ *   POST /datasets/{name}/predict   image bytes (image/*) or JSON {"image": "<base64>"}; text/plain or JSON {"text": "..."} for a text model
  *   POST /datasets/{name}/train     202 with a job id
  *   GET  /jobs/{id}
  *   GET  /datasets/{name}           counts per label, failures, current model and its metrics
@@ -14,7 +14,7 @@
  *
  * and the console's routes over objects, labels and versions (objectRoutes.ts, versionRoutes.ts).
  */
-import { BadRequestError, DatasetNotFoundError, HeadstartError, InvalidImageError, ModelNotFoundError, NotFoundError } from '../errors.js';
+import { BadRequestError, DatasetNotFoundError, HeadstartError, InvalidImageError, InvalidTextError, ModelNotFoundError, NotFoundError } from '../errors.js';
 import { validateName } from '../dataset/names.js';
 import type { JobRunner } from '../ports/JobRunner.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
@@ -22,6 +22,8 @@ import type { Predictor } from '../pipeline/predict.js';
 import { datasetStatus, listDatasets, requireDataset, type DataPlane } from '../pipeline/status.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
 import { decodeImageBody } from './body.js';
+import { textFromRequest } from './textBody.js';
+import { TextPredictor } from '../pipeline/predictText.js';
 import { currentReport } from '../report/currentReport.js';
 import { REPORT_CSP } from '../report/renderReport.js';
 import type { UploadTarget } from '../ports/UploadTarget.js';
@@ -51,6 +53,8 @@ export interface ApiContext extends DataPlane {
   jobs: JobRunner;
   /** Loaded lazily: routes that do not predict never pay for the backbone. */
   predictor: () => Promise<Predictor>;
+  /** Serves text versions; one per store when absent. */
+  textPredictor?: () => TextPredictor;
   /** Bodies larger than this get a 413 (API Gateway's own limit is 10 MB). */
   maxBodyBytes?: number;
   /** Called with unexpected errors (the 500s), for the edge's logger. */
@@ -138,8 +142,28 @@ const routes: Route[] = [
   },
 ];
 
+/** Text predictors per store when the context brings none: each keeps its loaded versions. */
+const textPredictors = new WeakMap<ObjectStore, TextPredictor>();
+
+async function predictTextRoute(ds: string, text: string, context: ApiContext): Promise<HttpResponse> {
+  const predictor = context.textPredictor?.() ?? textPredictors.get(context.store) ?? new TextPredictor(context.store);
+  textPredictors.set(context.store, predictor);
+  let result;
+  try {
+    [result] = await predictor.predict(ds, [text]);
+  } catch (error) {
+    if (error instanceof ModelNotFoundError) await requireDataset(context, ds);
+    throw error;
+  }
+  if (result instanceof InvalidTextError) throw result;
+  return json(200, result);
+}
+
 async function predictRoute(request: HttpRequest, [name]: string[], context: ApiContext): Promise<HttpResponse> {
   const ds = dataset(name);
+  // text/plain or JSON {"text"}: a text model answers (an image model says 415 modality_mismatch).
+  const text = textFromRequest(request, context.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+  if (text !== undefined) return predictTextRoute(ds, text, context);
   const image = decodeImageBody(request, context.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
   const predictor = await context.predictor();
   let result;
