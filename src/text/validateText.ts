@@ -20,10 +20,14 @@ function isControl(code: number): boolean {
 /**
  * UTF-8 bytes -> the text, NFC-normalised (so "café" typed on macOS and on Linux is one example),
  * or the reason it cannot be used. Checked in this order, so the reason is the most useful one:
- * size, binary (a NUL byte or many control characters: an image or an archive, not text), UTF-8,
+ * binary at a glance (a NUL in the first 8 KB), size, binary (a NUL anywhere, or many control characters: an image or an archive, not text), UTF-8,
  * then empty or whitespace-only.
  */
 export function decodeText(bytes: Uint8Array, maxBytes = MAX_TEXT_BYTES): string {
+  // A NUL in the first 8 KB says "binary" before the size does: a photo named .txt is not text, and saying so helps more than its size.
+  if (bytes.subarray(0, 8192).includes(0)) {
+    throw new InvalidTextError('binary_file', 'not a text file: it contains NUL bytes (a binary file such as an image?)');
+  }
   if (bytes.byteLength > maxBytes) {
     throw new InvalidTextError('text_too_large', `text is ${bytes.byteLength} bytes; the limit is ${maxBytes} bytes (${maxBytes / 1024} KB)`);
   }

@@ -39,6 +39,9 @@ import { extractObjects, type ExtractOutcome } from '../../src/pipeline/extract.
 import { Predictor } from '../../src/pipeline/predict.js';
 import { datasetStatus } from '../../src/pipeline/status.js';
 import { trainDataset } from '../../src/pipeline/train.js';
+import { extractByModality } from '../../src/pipeline/extractByModality.js';
+import { trainTextDataset } from '../../src/pipeline/trainText.js';
+import { validatedTextEmbedder } from '../../src/text/textEmbedders.js';
 import { collectEntries } from '../../src/ports/DatasetIndex.js';
 import type { ObjectEvent } from '../../src/ports/ObjectEvent.js';
 import { listAll } from '../../src/ports/ObjectStore.js';
@@ -673,5 +676,83 @@ describe('training', () => {
     const row = table.record({ area: 'training', input: 'POST /datasets/one-label/train', expected: 'job failed, error names the cause', observed, detail: String(job.json['error']) });
     expect(row.observed).toBe(row.expected);
     expect(await registry.list('one-label')).toEqual([]);
+  });
+});
+
+// -------------------------------------------------------------------------------------------------
+// Texts: `.txt` objects through extraction by modality (as the local runtime and the Lambda run
+// it), and text bodies through `POST /datasets/{name}/predict` against a trained text dataset.
+
+interface TextCase {
+  input: string;
+  file: string;
+  bytes: () => Buffer;
+  /** What extraction must record: `embedded`, or `rejected <reason>`. */
+  extraction: string;
+  /** What the predict API must answer to this body as text/plain: `200`, or `<status> <code>`. */
+  api: string;
+}
+
+const TEXT_CASES: TextCase[] = [
+  { input: 'empty .txt (0 bytes)', file: 'empty.txt', bytes: () => Buffer.alloc(0), extraction: 'rejected empty_text', api: '400 empty_text' },
+  { input: 'whitespace-only .txt', file: 'blank.txt', bytes: () => Buffer.from(' \n\t \r\n'), extraction: 'rejected empty_text', api: '400 empty_text' },
+  { input: 'invalid UTF-8 (Latin-1 bytes)', file: 'latin1.txt', bytes: () => Buffer.from('caf\xe9 cr\xe8me', 'latin1'), extraction: 'rejected invalid_utf8', api: '400 invalid_utf8' },
+  { input: 'a PNG named .txt', file: 'photo.txt', bytes: () => uprightPng, extraction: 'rejected binary_file', api: '400 binary_file' },
+  { input: 'text of 64 KB + 1 byte', file: 'long.txt', bytes: () => Buffer.alloc(64 * 1024 + 1, 'a'), extraction: 'rejected text_too_large', api: '413 text_too_large' },
+  { input: 'UTF-8 with a BOM and decomposed accents', file: 'bom.txt', bytes: () => Buffer.from('\uFEFFcafe\u0301 card never arrived', 'utf8'), extraction: 'embedded', api: '200' },
+  { input: 'Japanese, no spaces', file: 'ja.txt', bytes: () => Buffer.from('カードがまだ届きません', 'utf8'), extraction: 'embedded', api: '200' },
+];
+
+describe('texts', () => {
+  const outcomes = new Map<string, ExtractOutcome>();
+  const texts = async (keys: readonly string[]): Promise<void> => {
+    const events: ObjectEvent[] = keys.map((key) => ({ id: `e${eventId++}`, kind: 'created', key }));
+    const result = await extractByModality(events, { store, index }, { image: async () => backbone, text: async () => validatedTextEmbedder });
+    for (const o of result.outcomes) outcomes.set(o.key, o);
+  };
+  beforeAll(async () => {
+    uprightPng ??= await basePng('chelsea.png');
+    const good: Array<readonly [string, string]> = [
+      ['card', 'my card has not arrived'], ['card', 'when will my card come'], ['card', 'card still not delivered'],
+      ['topup', 'top up failed'], ['topup', 'my top up did not work'], ['topup', 'cannot top up my account'],
+    ];
+    await texts(await putAll(good.map(([label, text], i) => [datasetObjectKey('texts', label, `good-${i}.txt`), text] as const)));
+    await texts(await putAll(TEXT_CASES.map((c) => [datasetObjectKey('texts', 'card', c.file), c.bytes()] as const)));
+    await trainTextDataset({ store, index }, 'texts', { folds: 2 });
+  });
+
+  it.each(TEXT_CASES.map((c) => [c.input, c] as const))('extraction: %s', async (_name, c) => {
+    const outcome = outcomes.get(datasetObjectKey('texts', 'card', c.file));
+    const row = table.record({ area: 'texts: extraction', input: c.input, expected: c.extraction, observed: describeOutcome(outcome), detail: outcome?.error?.message ?? '' });
+    expect(row.observed).toBe(row.expected);
+  });
+
+  it.each(TEXT_CASES.map((c) => [c.input, c] as const))('predict API (text/plain): %s', async (_name, c) => {
+    const r = await predict('texts', c.bytes(), 'text/plain; charset=utf-8');
+    const row = table.record({ area: 'texts: predict API', input: c.input, expected: c.api, observed: describeResponse(r), detail: r.status === 200 ? `label ${String(r.json['label'])}` : String(r.json['error']) });
+    expect(row.observed).toBe(row.expected);
+    expect(specific(r)).toBe(true);
+  });
+
+  it('predict API: wrong kinds of input are 4xx naming the problem', async () => {
+    const cases: Array<[string, Promise<RawResponse>, string]> = [
+      ['JSON {"text": 5} to a text model', predict('texts', JSON.stringify({ text: 5 }), 'application/json'), '400 missing_text'],
+      ['an image to a text model', predict('texts', upright ?? uprightPng, 'image/png'), '415 modality_mismatch'],
+      ['text/plain to an image model', predict('bugs', 'is this an ant', 'text/plain'), '415 modality_mismatch'],
+    ];
+    for (const [input, response, expected] of cases) {
+      const r = await response;
+      const row = table.record({ area: 'texts: predict API', input, expected, observed: describeResponse(r), detail: String(r.json['error'] ?? '') });
+      expect(row.observed).toBe(row.expected);
+    }
+  });
+
+  it('training: a dataset mixing images and texts is refused, naming it and both counts', async () => {
+    await texts(await putAll([[datasetObjectKey('mixed', 'a', 'one.txt'), 'hello'], [datasetObjectKey('mixed', 'b', 'two.txt'), 'bye']]));
+    await extract(await putAll(labelled('mixed', 'a', await hymenoptera('val', 'ants', 1))));
+    const error = await trainTextDataset({ store, index }, 'mixed').catch((e: unknown) => e);
+    const row = table.record({ area: 'texts: training', input: 'dataset with 1 image and 2 texts', expected: 'refused training_data', observed: isHeadstartError(error) ? `refused ${error.code}` : 'trained', detail: describeError(error) });
+    expect(row.observed).toBe(row.expected);
+    expect(describeError(error)).toMatch(/dataset "mixed" mixes images \(1\) and texts \(2\)/);
   });
 });
