@@ -4,10 +4,12 @@
  * callers keep the instance; embedding and classifying reuse its single session.
  */
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import { float32, OnnxSession, type Device } from '../backend/onnx.js';
 import { sha256Hex } from '../dataset/keys.js';
 import { BackboneMissingError, BadRequestError, HeadstartError, InferenceError, InvalidImageError } from '../errors.js';
-import { preprocess, preprocessBatch } from '../image/preprocess.js';
+import { preprocess, preprocessInto, validatePreprocessSpec } from '../image/preprocess.js';
+import { mapLimit } from '../util/mapLimit.js';
 import { DEFAULT_LIMITS, type ImageLimits } from '../image/validate.js';
 import { addEmbeddingOutput } from './addEmbeddingOutput.js';
 import { DEFAULT_BACKBONE, type BackboneSpec } from './catalogue.js';
@@ -17,10 +19,33 @@ export interface BackboneLoadOptions extends BackboneLocation {
   device?: Device;
   /** Images per onnxruntime run; bounds memory (32 x 3x224x224 float32 = 19 MB of input). */
   batchSize?: number;
-  /** Images decoded at once by `embedImages`. */
+  /**
+   * Images per onnxruntime run in `embedImages`, where the next group decodes while the backbone
+   * runs this one: small enough that a short call still overlaps, large enough to batch well.
+   */
+  pipelineBatchSize?: number;
+  /** Images decoded at once by `embedImages` (each decode is one libvips thread). */
   decodeConcurrency?: number;
   limits?: ImageLimits;
+  /** onnxruntime threads per operator; default {@link defaultIntraOpThreads}. */
   intraOpThreads?: number;
+}
+
+/**
+ * Measured with bench/extract.ts on the 2-core dev machine (hymenoptera JPEGs, fashion_mnist PNGs):
+ * groups of 8 images with 4 decodes in flight kept both cores busy while onnxruntime ran the
+ * previous group; larger groups overlapped less of a 16-image extract call.
+ */
+export const DEFAULT_PIPELINE_BATCH = 8;
+export const DEFAULT_DECODE_CONCURRENCY = 4;
+
+/**
+ * One onnxruntime thread per CPU the process may use: 2 on the dev machine and CI, 1 on a
+ * 1,769 MB (one vCPU) Lambda, where more threads would only take turns. onnxruntime's own default
+ * counts physical cores, which is 1 on a 2-vCPU (hyper-threaded) VM.
+ */
+export function defaultIntraOpThreads(): number {
+  return Math.max(1, os.availableParallelism());
 }
 
 export interface Classification {
@@ -56,7 +81,7 @@ export class Backbone {
     /** The surgered graph, for feature-tensor backbones; undefined when the file is used as is. */
     private readonly surgeredModel: Uint8Array | undefined,
     private readonly labels: readonly string[] | undefined,
-    private readonly options: Required<Pick<BackboneLoadOptions, 'batchSize' | 'limits'>> & Pick<BackboneLoadOptions, 'decodeConcurrency'>,
+    private readonly options: Required<Pick<BackboneLoadOptions, 'batchSize' | 'pipelineBatchSize' | 'decodeConcurrency' | 'limits'>>,
   ) {
     this.id = resolved.id;
     this.embeddingSize = spec.embeddingSize;
@@ -82,7 +107,8 @@ export class Backbone {
       model = addEmbeddingOutput(await readFile(resolved.modelPath), spec.embedding.featureTensor, { outputName: ADDED_OUTPUT, channels: spec.embeddingSize });
       embeddingOutput = ADDED_OUTPUT;
     }
-    const session = await OnnxSession.create(model, { device: options.device ?? 'cpu', ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}) });
+    // Spinning off: in embedImages the next images decode while a run is under way, on the same cores.
+    const session = await OnnxSession.create(model, { device: options.device ?? 'cpu', intraOpThreads: options.intraOpThreads ?? defaultIntraOpThreads(), allowSpinning: false });
     for (const name of [embeddingOutput, ...(spec.classifierOutput ? [spec.classifierOutput] : [])]) {
       if (!session.outputNames.includes(name)) {
         await session.release();
@@ -99,8 +125,9 @@ export class Backbone {
       : undefined;
     return new Backbone(spec, resolved, session, embeddingOutput, typeof model === 'string' ? undefined : model, labels, {
       batchSize: options.batchSize ?? 32,
+      pipelineBatchSize: options.pipelineBatchSize ?? DEFAULT_PIPELINE_BATCH,
       limits: options.limits ?? DEFAULT_LIMITS,
-      decodeConcurrency: options.decodeConcurrency,
+      decodeConcurrency: options.decodeConcurrency ?? DEFAULT_DECODE_CONCURRENCY,
     });
   }
 
@@ -136,18 +163,39 @@ export class Backbone {
   }
 
   private async runBatch(inputs: readonly Float32Array[], output: string): Promise<Float32Array[]> {
-    const [, h, w] = this.spec.inputShape;
     const batch = new Float32Array(inputs.length * this.inputLength);
     inputs.forEach((x, i) => batch.set(x, i * this.inputLength));
-    const result = (await this.session.run({ [this.spec.inputName]: float32(batch, [inputs.length, 3, h, w]) }, [output]))[output];
-    const width = result ? result.data.length / inputs.length : 0;
-    if (!result || !(result.data instanceof Float32Array) || result.dims[0] !== inputs.length || !Number.isInteger(width)) {
-      throw new InferenceError(`backbone "${this.spec.name}" returned ${result ? `${result.type}[${result.dims.join(',')}]` : 'nothing'} for ${output}`, {
-        context: { batch: inputs.length },
-      });
+    return this.runTensor(batch, inputs.length, output);
+  }
+
+  /** Runs `count` images laid out in `batch` (count x 3 x H x W); one run at a time per session. */
+  private runTensor(batch: Float32Array, count: number, output: string): Promise<Float32Array[]> {
+    const run = this.lane.then(async () => {
+      const [, h, w] = this.spec.inputShape;
+      const data = batch.length === count * this.inputLength ? batch : batch.subarray(0, count * this.inputLength);
+      const result = (await this.session.run({ [this.spec.inputName]: float32(data, [count, 3, h, w]) }, [output]))[output];
+      const width = result ? result.data.length / count : 0;
+      if (!result || !(result.data instanceof Float32Array) || result.dims[0] !== count || !Number.isInteger(width)) {
+        throw new InferenceError(`backbone "${this.spec.name}" returned ${result ? `${result.type}[${result.dims.join(',')}]` : 'nothing'} for ${output}`, {
+          context: { batch: count },
+        });
+      }
+      // Copies, so each row owns its buffer (callers store them independently).
+      return Array.from({ length: count }, (_, i) => (result.data as Float32Array).slice(i * width, (i + 1) * width));
+    });
+    // Concurrent callers queue behind this run instead of sharing the cores with it.
+    this.lane = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  /** The session's queue of runs: one at a time, so concurrent callers never oversubscribe the cores. */
+  private lane: Promise<void> = Promise.resolve();
+
+  private checkEmbeddingWidth(row: Float32Array): Float32Array {
+    if (row.length !== this.embeddingSize) {
+      throw new InferenceError(`backbone "${this.spec.name}" made embeddings of ${row.length} values; its catalogue entry says ${this.embeddingSize}`);
     }
-    // Copies, so each row owns its buffer (callers store them independently).
-    return inputs.map((_, i) => (result.data as Float32Array).slice(i * width, (i + 1) * width));
+    return row;
   }
 
   /**
@@ -163,26 +211,59 @@ export class Backbone {
     const out: Float32Array[] = [];
     for (let start = 0; start < batch.length; start += this.options.batchSize) {
       const rows = await this.runBatch(batch.slice(start, start + this.options.batchSize), this.embeddingOutput);
-      for (const row of rows) {
-        if (row.length !== this.embeddingSize) {
-          throw new InferenceError(`backbone "${this.spec.name}" made embeddings of ${row.length} values; its catalogue entry says ${this.embeddingSize}`);
-        }
-        out.push(row);
-      }
+      for (const row of rows) out.push(this.checkEmbeddingWidth(row));
     }
     return out;
   }
 
+  /**
+   * Decodes images[start, start+count) straight into one batch tensor, `decodeConcurrency` at a
+   * time. Images that cannot be used leave their error in `errors`; the good ones are packed to
+   * the front, in order, so the run covers only them.
+   */
+  private async decodeGroup(images: readonly Uint8Array[], start: number, count: number): Promise<{ tensor: Float32Array; good: number[]; errors: Map<number, InvalidImageError> }> {
+    const L = this.inputLength;
+    const tensor = new Float32Array(count * L);
+    const errors = new Map<number, InvalidImageError>();
+    await mapLimit(Array.from({ length: count }, (_, k) => k), this.options.decodeConcurrency, async (k) => {
+      try {
+        await preprocessInto(images[start + k] as Uint8Array, this.spec.preprocessing, tensor, k * L, this.options.limits);
+      } catch (error) {
+        if (!(error instanceof InvalidImageError)) throw error;
+        errors.set(start + k, error);
+      }
+    });
+    const good: number[] = [];
+    for (let k = 0; k < count; k++) {
+      if (errors.has(start + k)) continue;
+      if (good.length !== k) tensor.copyWithin(good.length * L, k * L, (k + 1) * L);
+      good.push(start + k);
+    }
+    return { tensor, good, errors };
+  }
+
   /** Image bytes -> embeddings; an image that cannot be used gets its {@link InvalidImageError} in its slot. */
   async embedImages(images: readonly Uint8Array[]): Promise<Array<Float32Array | InvalidImageError>> {
-    const prepared = await preprocessBatch(images, this.spec.preprocessing, {
-      limits: this.options.limits,
-      ...(this.options.decodeConcurrency ? { concurrency: this.options.decodeConcurrency } : {}),
-    });
-    const good = prepared.flatMap((p, i) => (p instanceof Float32Array ? [{ i, p }] : []));
-    const embeddings = await this.embed(good.map((g) => g.p));
-    const results: Array<Float32Array | InvalidImageError> = [...prepared];
-    good.forEach((g, k) => (results[g.i] = embeddings[k] as Float32Array));
+    validatePreprocessSpec(this.spec.preprocessing);
+    const results = new Array<Float32Array | InvalidImageError>(images.length);
+    const group = this.options.pipelineBatchSize;
+    const decode = (start: number): Promise<Awaited<ReturnType<Backbone['decodeGroup']>>> | undefined => {
+      if (start >= images.length) return undefined;
+      const decoding = this.decodeGroup(images, start, Math.min(group, images.length - start));
+      // Awaited below; this only keeps a failure from counting as unhandled while a run is under way.
+      decoding.catch(() => undefined);
+      return decoding;
+    };
+    // A pipeline of two stages: group k+1 decodes (sharp, libuv threads) while onnxruntime runs group k.
+    let next = decode(0);
+    for (let start = 0; next; start += group) {
+      const { tensor, good, errors } = await next;
+      next = decode(start + group);
+      for (const [i, error] of errors) results[i] = error;
+      if (good.length === 0) continue;
+      const rows = await this.runTensor(tensor, good.length, this.embeddingOutput);
+      good.forEach((i, k) => (results[i] = this.checkEmbeddingWidth(rows[k] as Float32Array)));
+    }
     return results;
   }
 

@@ -27,6 +27,12 @@ export interface SessionOptions {
   /** Threads for one operator; onnxruntime's default is one per core. */
   intraOpThreads?: number;
   /**
+   * Whether onnxruntime's worker threads spin-wait between operators (its default). Off for a
+   * session that shares the cores with other work, such as image decoding overlapped with it:
+   * spinning threads would take the CPU that work needs.
+   */
+  allowSpinning?: boolean;
+  /**
    * Bytes of initializers the model stores as external data, by the location it names. The session
    * keeps its own copy (on the device for the CUDA provider), so these can be dropped after create.
    */
@@ -62,6 +68,8 @@ export class OnnxSession {
       executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
       graphOptimizationLevel: 'all',
       ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+      // The Node binding takes config entries as flat 'a.b.c' keys with string values.
+      ...(options.allowSpinning === false ? { extra: { 'session.intra_op.allow_spinning': '0', 'session.inter_op.allow_spinning': '0' } } : {}),
       ...(options.externalData ? { externalData: options.externalData.map((e) => ({ path: e.path, data: e.data })) } : {}),
     };
     try {

@@ -143,16 +143,24 @@ async function cropRgb(bytes: Uint8Array, info: ImageInfo, spec: PreprocessSpec,
   return data;
 }
 
-/** HWC uint8 RGB -> CHW float32 normalised with the spec's mean and std. */
-export function normalizeToChw(rgb: Uint8Array, size: number, spec: PreprocessSpec): Float32Array {
+/**
+ * HWC uint8 RGB -> CHW float32 normalised with the spec's mean and std, written into `out` from
+ * `at` (a row of a batch tensor the caller preallocated) or into a new array. One pass over the
+ * pixels; each value is the same per-channel multiply-add, (v/255 - m)/s = v*scale + offset.
+ */
+export function normalizeToChw(rgb: Uint8Array, size: number, spec: PreprocessSpec, out: Float32Array = new Float32Array(3 * size * size), at = 0): Float32Array {
   const plane = size * size;
-  const out = new Float32Array(3 * plane);
-  for (let c = 0; c < 3; c++) {
-    // Precompute per-channel affine map so the inner loop is one multiply-add: (v/255 - m)/s.
-    const scale = 1 / (255 * (spec.std[c] as number));
-    const offset = -(spec.mean[c] as number) / (spec.std[c] as number);
-    const base = c * plane;
-    for (let i = 0; i < plane; i++) out[base + i] = (rgb[i * 3 + c] as number) * scale + offset;
+  if (out.length < at + 3 * plane) throw new HeadstartError(`normalizeToChw: output of ${out.length} values has no room for ${3 * plane} at ${at}`, 'preprocess_shape');
+  const [s0, s1, s2] = spec.std;
+  const [m0, m1, m2] = spec.mean;
+  const scale0 = 1 / (255 * s0), scale1 = 1 / (255 * s1), scale2 = 1 / (255 * s2);
+  const offset0 = -m0 / s0, offset1 = -m1 / s1, offset2 = -m2 / s2;
+  const g = at + plane;
+  const b = at + 2 * plane;
+  for (let i = 0, j = 0; i < plane; i++, j += 3) {
+    out[at + i] = (rgb[j] as number) * scale0 + offset0;
+    out[g + i] = (rgb[j + 1] as number) * scale1 + offset1;
+    out[b + i] = (rgb[j + 2] as number) * scale2 + offset2;
   }
   return out;
 }
@@ -163,6 +171,15 @@ export function normalizeToChw(rgb: Uint8Array, size: number, spec: PreprocessSp
  */
 export async function preprocess(bytes: Uint8Array, spec: PreprocessSpec, limits: ImageLimits = DEFAULT_LIMITS): Promise<Float32Array> {
   validatePreprocessSpec(spec);
+  return preprocessInto(bytes, spec, new Float32Array(3 * spec.crop * spec.crop), 0, limits);
+}
+
+/**
+ * {@link preprocess} writing its tensor into `out` from `at`: the backbone decodes straight into
+ * the batch it is about to run, with no per-image array and no copy. Same numerics, same errors.
+ * The caller has validated `spec`.
+ */
+export async function preprocessInto(bytes: Uint8Array, spec: PreprocessSpec, out: Float32Array, at: number, limits: ImageLimits = DEFAULT_LIMITS): Promise<Float32Array> {
   const info = await inspectImage(bytes, limits);
   let rgb: Buffer;
   try {
@@ -171,7 +188,7 @@ export async function preprocess(bytes: Uint8Array, spec: PreprocessSpec, limits
     if (error instanceof HeadstartError && !(error instanceof InvalidImageError)) throw error;
     throw asCorrupt(error, info);
   }
-  return normalizeToChw(rgb, spec.crop, spec);
+  return normalizeToChw(rgb, spec.crop, spec, out, at);
 }
 
 export interface BatchOptions {

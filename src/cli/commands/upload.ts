@@ -28,28 +28,32 @@ export async function upload(runtime: LocalRuntime, folder: string, dataset: str
   const { files, skipped } = await readLabelledFolder(folder);
   const failed: { file: string; error: string }[] = skipped.map((s) => ({ file: s.path, error: s.reason }));
 
+  // Every key is known before the first copy, so the progress total is right from the start.
   const fileByKey = new Map<string, string>();
+  for (const f of files) {
+    try {
+      fileByKey.set(datasetObjectKey(name, f.label, f.file), f.path);
+    } catch (error) {
+      failed.push({ file: f.path, error: describeError(error) });
+    }
+  }
   const last = new Map<string, ExtractOutcome>();
+  // Done = keys with a final outcome; it only grows (a key retried after a failure is counted once
+  // it succeeds, and a later event for a counted key does not count it twice).
+  const finished = new Set<string>();
   const stop = runtime.onOutcomes((outcomes) => {
-    for (const o of outcomes) if (fileByKey.has(o.key)) last.set(o.key, o);
-    const done = [...last.values()].filter((o) => o.status !== 'failed').length;
-    onProgress?.(done, fileByKey.size);
+    for (const o of outcomes) {
+      if (!fileByKey.has(o.key)) continue;
+      last.set(o.key, o);
+      if (o.status !== 'failed') finished.add(o.key);
+    }
+    onProgress?.(finished.size, fileByKey.size);
   });
   try {
+    onProgress?.(0, fileByKey.size);
     // The backbone loads while files are copied, not after.
     const loading = runtime.backbone();
-    for (const f of files) {
-      let key: string;
-      try {
-        key = datasetObjectKey(name, f.label, f.file);
-      } catch (error) {
-        failed.push({ file: f.path, error: describeError(error) });
-        continue;
-      }
-      fileByKey.set(key, f.path);
-      await runtime.store.put(key, await readFile(f.path));
-    }
-    onProgress?.(0, fileByKey.size);
+    for (const [key, file] of fileByKey) await runtime.store.put(key, await readFile(file));
     await loading;
     await runtime.drain();
   } finally {
@@ -72,12 +76,15 @@ export async function upload(runtime: LocalRuntime, folder: string, dataset: str
 export async function uploadCommand(runtime: LocalRuntime, folder: string, options: { dataset: string; json?: boolean }): Promise<void> {
   const bar = process.stderr.isTTY && !options.json ? new cliProgress.SingleBar({ format: 'extracting [{bar}] {value}/{total} images', clearOnComplete: true }, cliProgress.Presets.shades_classic) : undefined;
   let started = false;
+  let shown = 0;
   const summary = await upload(runtime, folder, options.dataset, (done, total) => {
     if (!bar) return;
+    // Never backwards, whatever order the outcomes arrive in.
+    shown = Math.max(shown, done);
     if (!started) {
-      bar.start(total, done);
+      bar.start(total, shown);
       started = true;
-    } else bar.update(done);
+    } else bar.update(shown);
   });
   bar?.stop();
   if (options.json) {
