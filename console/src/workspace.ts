@@ -70,7 +70,8 @@ export class Workspace {
       this.heldLabels.add(name);
       input.value = '';
       this.render();
-      this.cards.get(name)?.element.querySelector<HTMLElement>('label.button')?.focus();
+      // The file input itself (visually hidden, shown through its label's focus ring) takes focus: a label cannot.
+      this.cards.get(name)?.element.querySelector<HTMLElement>('input[type=file]')?.focus();
       announce(`Label ${name} added; it is kept on this page until its first image is uploaded`);
     });
     const datasetDrop = h('div', { class: 'dropzone', tabindex: '-1' }, 'Drop folders here: each folder becomes a label (e.g. ants/, bees/).');

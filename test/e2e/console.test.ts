@@ -45,6 +45,15 @@ async function shot(name: string): Promise<void> {
   shots.push(path.basename(file));
 }
 
+/** What has the keyboard focus: its id, its text, and the text of its first <label>. Runs in the page. */
+function focused(): Promise<{ id: string; text: string; label: string }> {
+  return page.evaluate(() => {
+    type Focusable = { id: string; textContent: string | null; labels?: ArrayLike<{ textContent: string | null }> | null };
+    const active = (globalThis as unknown as { document: { activeElement: Focusable | null } }).document.activeElement;
+    return { id: active?.id ?? '', text: active?.textContent ?? '', label: active?.labels?.[0]?.textContent ?? '' };
+  });
+}
+
 function card(label: string) {
   return page.locator(`article.card[data-label="${label}"]`);
 }
@@ -140,14 +149,24 @@ describe('the web console, end to end', () => {
     await shot('start');
   });
 
-  it('creates a dataset and two labels, held on the page until their first upload', async () => {
-    await page.getByLabel('New dataset').fill('bugs');
-    await page.getByRole('button', { name: 'Create dataset' }).click();
+  it('creates a dataset and two labels with the keyboard alone, held on the page until their first upload', async () => {
+    // Tab order from the top: the skip link first, then the page's controls in reading order.
+    await page.keyboard.press('Tab');
+    expect((await focused()).text).toBe('Skip to the console');
+    for (let i = 0; i < 10 && (await focused()).id !== 'new-dataset'; i++) await page.keyboard.press('Tab');
+    expect((await focused()).label).toBe('New dataset');
+    await page.keyboard.type('bugs');
+    await page.keyboard.press('Enter');
     await expect.poll(() => page.getByRole('heading', { name: 'Dataset bugs' }).isVisible()).toBe(true);
+    // Opening a dataset moves focus to its heading, so a screen reader announces where it is.
+    expect((await focused()).text).toBe('Dataset bugs');
     for (const label of ['ants', 'bees']) {
-      await page.getByLabel('New label').fill(label);
-      await page.getByRole('button', { name: 'Add label' }).click();
+      await page.getByLabel('New label').focus();
+      await page.keyboard.type(label);
+      await page.keyboard.press('Enter');
       await card(label).waitFor();
+      // Focus lands on the new label's "add images" control (the file input, named by its label).
+      expect((await focused()).label).toBe(`Add images to ${label}`);
     }
     await shot('labels');
   });
@@ -231,6 +250,21 @@ describe('the web console, end to end', () => {
     await expect.poll(() => page.locator('.versions tr.current th').textContent()).toBe(firstVersion);
     await page.locator('.versions').scrollIntoViewIfNeeded();
     await shot('rolled-back');
+  });
+
+  it('gives every control an accessible name', async () => {
+    const unnamed = await page.evaluate(() => {
+      type Control = { tagName: string; id: string; outerHTML: string; textContent: string | null; getAttribute(n: string): string | null; labels?: { length: number } | null; hidden?: boolean };
+      const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<Control> } }).document;
+      return [...doc.querySelectorAll('button, input, select, textarea, iframe, progress, video')]
+        .filter((el) => {
+          const named = (el.getAttribute('aria-label') ?? '').trim() !== '' || (el.getAttribute('title') ?? '').trim() !== '' || (el.labels?.length ?? 0) > 0;
+          const text = el.tagName === 'BUTTON' && (el.textContent ?? '').trim() !== '';
+          return !named && !text;
+        })
+        .map((el) => el.outerHTML.slice(0, 120));
+    });
+    expect(unnamed).toEqual([]);
   });
 
   it('made every request to 127.0.0.1 only', () => {
