@@ -68,7 +68,7 @@ async function listLabels(_r: HttpRequest, [name]: string[], context: ApiContext
     }
     counts.set(label, (counts.get(label) ?? 0) + 1);
   }
-  if (counts.size === 0) await requireDataset(context.store, dataset);
+  if (counts.size === 0) await requireDataset(context, dataset);
   return json(200, { dataset, labels: [...counts].map(([label, objects]) => ({ label, objects })) });
 }
 
@@ -83,7 +83,7 @@ async function listObjects(request: HttpRequest, params: string[], context: ApiC
   const after = query.get('after');
   if (after !== null) validateName(after, 'file');
   const all = await labelObjects(context, dataset, label);
-  if (all.length === 0) await requireDataset(context.store, dataset); // an unknown dataset is a 404; an empty label is an empty list
+  if (all.length === 0) await requireDataset(context, dataset); // an unknown dataset is a 404; an empty label is an empty list
   // Keys come back in lexicographic order, so the cursor is the last file name of the page before.
   const start = after === null ? 0 : all.findIndex((o) => fileOf(o.key) > after);
   const page = start < 0 ? [] : all.slice(start, start + limit);
@@ -130,7 +130,7 @@ async function deleteLabel(_r: HttpRequest, params: string[], context: ApiContex
   const { dataset, label } = names(params);
   const objects = await labelObjects(context, dataset, label);
   if (objects.length === 0) {
-    await requireDataset(context.store, dataset);
+    await requireDataset(context, dataset);
     throw new NotFoundError(`label "${label}" of dataset "${dataset}" has no images`, 'label_not_found', { context: { dataset, label } });
   }
   await mapLimit(objects, 8, (info) => context.store.delete(info.key));

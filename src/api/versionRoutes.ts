@@ -31,7 +31,7 @@ async function promote(request: HttpRequest, [name]: string[], context: ApiConte
   const version = jsonBody(request)['version'];
   if (typeof version !== 'string') throw new BadRequestError('JSON body must have a string field "version": the version to make current', 'missing_version');
   const registry = new ModelRegistry(context.store);
-  if ((await registry.pointer(dataset)) === undefined) await requireDataset(context.store, dataset);
+  if ((await registry.pointer(dataset)) === undefined) await requireDataset(context, dataset);
   const pointer = await registry.promote(dataset, validateName(version, 'version'));
   return json(200, { dataset, current: pointer.version, history: pointer.history });
 }
@@ -39,7 +39,7 @@ async function promote(request: HttpRequest, [name]: string[], context: ApiConte
 async function rollback(_r: HttpRequest, [name]: string[], context: ApiContext): Promise<HttpResponse> {
   const dataset = datasetParam(name);
   const registry = new ModelRegistry(context.store);
-  if ((await registry.pointer(dataset)) === undefined) await requireDataset(context.store, dataset);
+  if ((await registry.pointer(dataset)) === undefined) await requireDataset(context, dataset);
   const pointer = await registry.rollback(dataset);
   return json(200, { dataset, current: pointer.version, history: pointer.history });
 }
@@ -48,7 +48,7 @@ async function misclassified(_r: HttpRequest, [name]: string[], context: ApiCont
   const dataset = datasetParam(name);
   const current = await new ModelRegistry(context.store).current(dataset);
   if (current === undefined) {
-    await requireDataset(context.store, dataset);
+    await requireDataset(context, dataset);
     throw new NotFoundError(`dataset "${dataset}" has no trained model yet, so no misclassified images`, 'model_not_found');
   }
   const list = await getJson<MisclassifiedList>(context.store, versionPrefix(dataset, current.version) + MISCLASSIFIED_FILE);
