@@ -35,7 +35,8 @@ async function call(method: string, route: string, body?: Uint8Array | string, c
 
 beforeAll(async () => {
   home = await mkdtemp(path.join(tmpdir(), 'hs-server-'));
-  runtime = await LocalRuntime.open({ ...localConfig({}), home });
+  // Consuming, as `headstart serve` opens it: the upload below is extracted by this runtime.
+  runtime = await LocalRuntime.open({ ...localConfig({}), home }, { consume: true });
   // chest_xray: far from ImageNet, a good case for the out-of-domain flag.
   const folder = await mkdtemp(path.join(tmpdir(), 'hs-server-data-'));
   const { cp, mkdir } = await import('node:fs/promises');
