@@ -222,8 +222,19 @@ async function writeIfChanged(index: DatasetIndex, entry: IndexEntry, existing: 
 }
 
 function sameEntry(a: IndexEntry, b: IndexEntry): boolean {
-  const strip = ({ updatedAt: _ignored, ...rest }: IndexEntry): string => JSON.stringify(rest, Object.keys(rest).sort());
+  const strip = ({ updatedAt: _ignored, ...rest }: IndexEntry): string => canonicalJson(rest);
   return strip(a) === strip(b);
+}
+
+/**
+ * JSON with every object's keys sorted, at every depth. (A key-list replacer would not do: it
+ * filters nested objects by the top-level names too, so `error: {code, message}` came out as `{}`
+ * and a changed error compared equal.)
+ */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) : v,
+  );
 }
 
 /** Re-reads the object after writing its record: if it changed meanwhile, the record may be stale. */

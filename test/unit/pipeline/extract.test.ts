@@ -118,6 +118,18 @@ describe('extractObjects', () => {
     expect((await collectEntries(index, undefined)).map((r) => r.key)).toEqual(['datasets/_bad/a/b.jpg']);
   });
 
+  it('rewrites a refusal whose reason changed, for the very same object', async () => {
+    const key = 'datasets/ds/no-label.jpg';
+    await store.put(key, 'x');
+    const info = (await store.head(key))!;
+    // What an earlier version recorded for these bytes, with another reason than today's.
+    await index.put([{ key, dataset: 'ds', etag: info.etag, size: info.size, state: 'refused', error: { code: 'old_reason', message: 'an outdated reason' }, updatedAt: new Date(0).toISOString() }]);
+    await extractObjects([created(key)], { store, index, embedder });
+    const entry = await index.get('ds', key);
+    expect(entry?.error?.code).not.toBe('old_reason');
+    expect(entry?.error?.message).toContain('datasets/<dataset>/<label>/<file>');
+  });
+
   it('hands back only the failing events when the embedder breaks', async () => {
     await store.put('datasets/ds/ants/a.jpg', 'a');
     const broken = { id: embedder.id, embedImages: async () => Promise.reject(new Error('session crashed')) };
