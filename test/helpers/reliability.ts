@@ -274,8 +274,8 @@ export function stateDifferences(actual: PipelineState, expected: PipelineState,
   const out: string[] = [];
   const recordKeys = new Set([...Object.keys(actual.records), ...Object.keys(expected.records)]);
   for (const key of recordKeys) {
-    const a = JSON.stringify(actual.records[key] ?? null, Object.keys(actual.records[key] ?? {}).sort());
-    const e = JSON.stringify(expected.records[key] ?? null, Object.keys(expected.records[key] ?? {}).sort());
+    const a = sortedJson(actual.records[key] ?? null);
+    const e = sortedJson(expected.records[key] ?? null);
     if (a !== e) out.push(`record ${key}: ${a} != expected ${e}`);
   }
   for (const key of new Set([...actual.embeddings.keys(), ...expected.embeddings.keys()])) {
@@ -288,6 +288,16 @@ export function stateDifferences(actual: PipelineState, expected: PipelineState,
   const se = JSON.stringify(expected.status);
   if (sa !== se) out.push(`status ${sa} != expected ${se}`);
   return out;
+}
+
+/**
+ * JSON with object keys sorted at every depth, so key order never counts and nested values do (a
+ * key-list replacer filters nested objects by the top-level names: `error` came out as `{}`).
+ */
+function sortedJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) : v,
+  );
 }
 
 /** Relative path -> sha256 of every file under `dir` (missing dir: empty). */
