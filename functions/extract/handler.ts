@@ -2,5 +2,6 @@
 // work is in src/edges/lambda/extractHandler.ts and src/pipeline/extract.ts.
 import { makeExtractHandler } from '../../src/edges/lambda/extractHandler.js';
 import { dynamoIndex, lazyBackbone, logger, s3Store } from '../../src/edges/aws/environment.js';
+import { metrics } from '../../src/edges/aws/observability.js';
 
-export const handler = makeExtractHandler({ store: s3Store(), index: dynamoIndex(), embedder: lazyBackbone(), logger: logger('headstart-extract') });
+export const handler = makeExtractHandler({ store: s3Store(), index: dynamoIndex(), embedder: lazyBackbone(), logger: logger('headstart-extract'), metrics });

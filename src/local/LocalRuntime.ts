@@ -21,17 +21,16 @@ import { homeDatabasePath, openHomeDatabase, type Sqlite } from '../adapters/loc
 import { SqliteDatasetIndex } from '../adapters/local/SqliteDatasetIndex.js';
 import { objectEventMessageBody, parseLocalEventMessages } from '../adapters/local/localEvents.js';
 import type { LocalConfig } from '../config.js';
-import { Backbone } from '../backbone/Backbone.js';
+import type { Backbone } from '../backbone/Backbone.js';
 import { defaultBackboneName } from '../backbone/resolveBackbone.js';
 import type { Embedder, ExtractOutcome } from '../pipeline/extract.js';
 import { extractByModality } from '../pipeline/extractByModality.js';
-import { TextPredictor } from '../pipeline/predictText.js';
+import type { TextPredictor } from '../pipeline/predictText.js';
 import { defaultTextBackboneName } from '../text/resolveTextBackbone.js';
-import { TextBackbone } from '../text/TextBackbone.js';
+import type { TextBackbone } from '../text/TextBackbone.js';
 import { encoderEmbedder, validatedTextEmbedder } from '../text/textEmbedders.js';
-import { Predictor } from '../pipeline/predict.js';
+import type { Predictor } from '../pipeline/predict.js';
 import type { TrainOptions } from '../pipeline/train.js';
-import { trainChoosingBackbone } from '../pipeline/trainChoosingBackbone.js';
 import { datasetSegment } from '../dataset/keys.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
@@ -92,7 +91,8 @@ export class LocalRuntime {
 
   /** The extraction backbone, loaded on first use and then kept (loading is the slow part). */
   backbone(): Promise<Backbone> {
-    this.backboneLoading ??= (async () => Backbone.load(this.config.backbone ?? (await defaultBackboneName())))();
+    // onnxruntime and sharp load with the first backbone, so commands that read counters start fast.
+    this.backboneLoading ??= (async () => (await import('../backbone/Backbone.js')).Backbone.load(this.config.backbone ?? (await defaultBackboneName())))();
     return this.backboneLoading;
   }
 
@@ -102,7 +102,7 @@ export class LocalRuntime {
     if (extraction.spec.name === name) return extraction;
     let loading = this.otherBackbones.get(name);
     if (loading === undefined) {
-      loading = Backbone.load(name, { backbonesDir: this.backbonesDir });
+      loading = import('../backbone/Backbone.js').then(({ Backbone }) => Backbone.load(name, { backbonesDir: this.backbonesDir }));
       this.otherBackbones.set(name, loading);
       loading.catch(() => this.otherBackbones.delete(name));
     }
@@ -117,6 +117,7 @@ export class LocalRuntime {
     this.textEmbedderLoading ??= (async () => {
       const name = await defaultTextBackboneName({ backbonesDir: this.backbonesDir });
       if (name === undefined) return validatedTextEmbedder;
+      const { TextBackbone } = await import('../text/TextBackbone.js');
       this.textBackbone = await TextBackbone.load(name, { backbonesDir: this.backbonesDir });
       return encoderEmbedder(this.textBackbone);
     })();
@@ -124,7 +125,9 @@ export class LocalRuntime {
   }
 
   /** Serves text versions (loaded once per version). */
-  textPredictor(): TextPredictor {
+  async textPredictor(): Promise<TextPredictor> {
+    // Imported on first use: the text head's trainer pulls in onnxruntime, which `status` never needs.
+    const { TextPredictor } = await import('../pipeline/predictText.js');
     this.textPredictorInstance ??= new TextPredictor(this.store);
     return this.textPredictorInstance;
   }
@@ -135,7 +138,7 @@ export class LocalRuntime {
   }
 
   predictor(): Promise<Predictor> {
-    this.predictorLoading ??= this.backbone().then((backbone) => new Predictor(this.store, backbone, { embedderFor: (name) => this.backboneNamed(name) }));
+    this.predictorLoading ??= Promise.all([this.backbone(), import('../pipeline/predict.js')]).then(([backbone, { Predictor }]) => new Predictor(this.store, backbone, { embedderFor: (name) => this.backboneNamed(name) }));
     return this.predictorLoading;
   }
 
@@ -156,6 +159,7 @@ export class LocalRuntime {
    * assessment ranks best (the choice is the core's: see trainChoosingBackbone).
    */
   async train(dataset: string, options: TrainOptions & { backbone?: string } = {}): Promise<ModelManifest> {
+    const { trainChoosingBackbone } = await import('../pipeline/trainChoosingBackbone.js');
     return trainChoosingBackbone(
       { store: this.store, index: this.index },
       { extraction: () => this.backbone(), named: (name) => this.backboneNamed(name), location: { backbonesDir: this.backbonesDir } },

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { HeadstartError } from '../errors.js';
-import { DEFAULT_FALSE_ALARM_RATE } from '../transfer/outOfDomain.js';
+import { DEFAULT_FALSE_ALARM_RATE } from '../transfer/falseAlarmRate.js';
 import { predictSparse, trainSparseHead, type SparseLinearHead, type SparseTrainOptions, type TrainedSparseHead } from './sparseHead.js';
 import { TfidfFeaturizer, type TfidfOptions, type TfidfState } from './tfidf.js';
 

@@ -34,7 +34,8 @@ export type OutOfDomainMethod = 'knn' | 'centroid';
 
 /** The model version file holding the reference rows. */
 export const OUT_OF_DOMAIN_FILE = 'ood.bin';
-export const DEFAULT_FALSE_ALARM_RATE = 0.05;
+export { DEFAULT_FALSE_ALARM_RATE } from './falseAlarmRate.js';
+import { DEFAULT_FALSE_ALARM_RATE } from './falseAlarmRate.js';
 export const DEFAULT_NEIGHBOURS = 5;
 export const DEFAULT_MAX_REFERENCE_ROWS = 2000;
 /**

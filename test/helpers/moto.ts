@@ -51,19 +51,23 @@ const STARTUP_TIMEOUT_MS = 60_000;
  * How the tests start it: the same moto, through test/helpers/moto_serial_server.py, which serves
  * one request at a time (see there why), with the Python that has moto installed.
  */
-function motoLaunch(port: number): { command: string; args: string[] } {
+function motoLaunch(port: number, threaded: boolean): { command: string; args: string[] } {
   const venvPython = path.join(repoDir(), '.venv-moto', 'bin', 'python');
   const launcher = path.join(repoDir(), 'test', 'helpers', 'moto_serial_server.py');
   const python = existsSync(venvPython) ? venvPython : 'python3';
-  return { command: python, args: [launcher, '-H', '127.0.0.1', '-p', String(port)] };
+  return { command: python, args: [launcher, '-H', '127.0.0.1', '-p', String(port), ...(threaded ? ['--threaded'] : [])] };
 }
 
-export async function startMoto(): Promise<MotoServer> {
+/**
+ * `threaded` serves requests concurrently, as moto_server itself does: faster for benchmarks that
+ * only read and write objects, wrong for concurrent DynamoDB transactions (see moto_serial_server.py).
+ */
+export async function startMoto(options: { threaded?: boolean } = {}): Promise<MotoServer> {
   // A port can be taken between our probe and moto's bind; try a few times on fresh ports.
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return await startOnce(await freePort());
+      return await startOnce(await freePort(), options.threaded ?? false);
     } catch (error) {
       if ((error as { code?: string }).code === 'ENOENT') throw error;
       lastError = error;
@@ -72,12 +76,12 @@ export async function startMoto(): Promise<MotoServer> {
   throw lastError;
 }
 
-async function startOnce(port: number): Promise<MotoServer> {
+async function startOnce(port: number, threaded: boolean): Promise<MotoServer> {
   const started = performance.now();
   const endpoint = `http://127.0.0.1:${port}`;
   // detached: moto_server is often a pyenv shim (a shell that runs python); it and its children form
   // one process group we can kill together.
-  const launch = motoLaunch(port);
+  const launch = motoLaunch(port, threaded);
   const child = spawn(launch.command, launch.args, {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -13,10 +13,14 @@ import moto.server as server
 _run_simple = server.run_simple
 
 
+# --threaded: moto's own behaviour, for benchmarks that need throughput more than isolation.
+THREADED = "--threaded" in sys.argv
+
+
 def _serial_run_simple(*args, **kwargs):
-    kwargs["threaded"] = False
+    kwargs["threaded"] = THREADED
     return _run_simple(*args, **kwargs)
 
 
 server.run_simple = _serial_run_simple
-server.main(sys.argv[1:])
+server.main([a for a in sys.argv[1:] if a != "--threaded"])

@@ -97,7 +97,7 @@ export async function uploadTableCommand(runtime: LocalRuntime, file: string, op
 
 export async function evaluateTable(runtime: LocalRuntime, dataset: string, file: string, columns: TableColumns): Promise<EvalResult & { badRows: BadRow[] }> {
   const { rows, bad } = await readTable(file, columns);
-  const predictor = runtime.textPredictor();
+  const predictor = await runtime.textPredictor();
   const version = await predictor.currentVersion(validateName(dataset, 'dataset'));
   const results = await predictor.predict(dataset, rows.map((r) => r.text), version);
   const truth: string[] = [];
@@ -132,7 +132,7 @@ async function stdinLines(): Promise<string[]> {
 export async function predictTextCommand(runtime: LocalRuntime, name: string, texts: string[], options: { json?: boolean }): Promise<void> {
   const dataset = validateName(name, 'dataset');
   const all = (await Promise.all(texts.map(async (t) => (t === '-' ? stdinLines() : [t])))).flat();
-  const results = await runtime.textPredictor().predict(dataset, all);
+  const results = await (await runtime.textPredictor()).predict(dataset, all);
   let errors = 0;
   results.forEach((r, i) => {
     const text = all[i] as string;

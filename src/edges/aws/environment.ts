@@ -8,6 +8,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { HeadstartError } from '../../errors.js';
+import { traced } from './observability.js';
 import { BatchJobRunner } from '../../adapters/aws/BatchJobRunner.js';
 import { S3ObjectStore } from '../../adapters/aws/S3ObjectStore.js';
 import { DynamoDatasetIndex } from '../../adapters/aws/DynamoDatasetIndex.js';
@@ -25,26 +26,26 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
 
 export function s3Store(env: NodeJS.ProcessEnv = process.env): S3ObjectStore {
   // AWS_ENDPOINT_URL_S3 lets the same wiring talk to moto_server in tests; the SDK reads it itself.
-  return new S3ObjectStore(new S3Client({ forcePathStyle: env["S3_FORCE_PATH_STYLE"] === "true" }), requireEnv("BUCKET", env));
+  return new S3ObjectStore(traced(new S3Client({ forcePathStyle: env["S3_FORCE_PATH_STYLE"] === "true" })), requireEnv("BUCKET", env));
 }
 
 /** The dataset index table (TABLE); AWS_ENDPOINT_URL_DYNAMODB points it at moto_server in tests. */
 export function dynamoIndex(env: NodeJS.ProcessEnv = process.env): DynamoDatasetIndex {
-  return new DynamoDatasetIndex(new DynamoDBClient({}), requireEnv('TABLE', env));
+  return new DynamoDatasetIndex(traced(new DynamoDBClient({})), requireEnv('TABLE', env));
 }
 
 /** Presigned PUT URLs into the same bucket, for the console's uploads (bytes never pass through Lambda). */
 export function s3UploadTarget(env: NodeJS.ProcessEnv = process.env): S3UploadTarget {
-  return new S3UploadTarget(new S3Client({ forcePathStyle: env['S3_FORCE_PATH_STYLE'] === 'true' }), requireEnv('BUCKET', env));
+  return new S3UploadTarget(traced(new S3Client({ forcePathStyle: env['S3_FORCE_PATH_STYLE'] === 'true' })), requireEnv('BUCKET', env));
 }
 
 export function batchJobRunner(store: S3ObjectStore, env: NodeJS.ProcessEnv = process.env): BatchJobRunner {
-  return new BatchJobRunner({ client: new BatchClient({}), jobQueue: requireEnv('TRAIN_JOB_QUEUE', env), jobDefinition: requireEnv('TRAIN_JOB_DEFINITION', env), store, lock: trainingLock(env) });
+  return new BatchJobRunner({ client: traced(new BatchClient({})), jobQueue: requireEnv('TRAIN_JOB_QUEUE', env), jobDefinition: requireEnv('TRAIN_JOB_DEFINITION', env), store, lock: trainingLock(env) });
 }
 
 /** The one-training-per-dataset lock, in the index table. */
 export function trainingLock(env: NodeJS.ProcessEnv = process.env): DynamoTrainingLock {
-  return new DynamoTrainingLock(new DynamoDBClient({}), requireEnv('TABLE', env));
+  return new DynamoTrainingLock(traced(new DynamoDBClient({})), requireEnv('TABLE', env));
 }
 
 /** Loads the configured backbone on first use; later calls share the same instance. */

@@ -9,6 +9,7 @@
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { HeadstartError } from '../../errors.js';
 import { parseS3EventMessages } from '../../adapters/aws/s3Events.js';
@@ -22,6 +23,8 @@ export interface ExtractHandlerDeps {
   /** Loaded once per container and reused by every invocation. */
   embedder: () => Promise<Embedder>;
   logger: Logger;
+  /** Extraction outcomes and index updates as CloudWatch metrics (EMF); absent in tests that do not look. */
+  metrics?: Metrics;
 }
 
 export class ExtractRetryError extends HeadstartError {
@@ -60,6 +63,15 @@ export function makeExtractHandler(deps: ExtractHandlerDeps): (event: SQSEvent, 
     const response = await processPartialResponse(event, recordHandler, processor, { context, throwOnFullBatchFailure: false });
     const summary = (await result.catch(() => undefined))?.outcomes.reduce<Record<string, number>>((acc, o) => ({ ...acc, [o.status]: (acc[o.status] ?? 0) + 1 }), {});
     deps.logger.info('extract batch done', { messages: event.Records.length, outcomes: summary ?? {}, failedMessages: response.batchItemFailures.length });
+    if (deps.metrics) {
+      // One metric per outcome (embedded, cached, rejected, removed, ignored, failed), and the index
+      // rows this batch wrote or deleted (every outcome but ignored and failed touches the index).
+      for (const [status, count] of Object.entries(summary ?? {})) deps.metrics.addMetric(`objects_${status}`, MetricUnit.Count, count);
+      const indexUpdates = Object.entries(summary ?? {}).filter(([status]) => status !== 'ignored' && status !== 'failed').reduce((sum, [, count]) => sum + count, 0);
+      deps.metrics.addMetric('index_updates', MetricUnit.Count, indexUpdates);
+      deps.metrics.addMetric('failed_messages', MetricUnit.Count, response.batchItemFailures.length);
+      deps.metrics.publishStoredMetrics();
+    }
     return response;
   };
 }
