@@ -28,20 +28,42 @@ export class LocalJobRunner implements JobRunner {
   }
 
   async submit(dataset: string): Promise<JobState> {
+    const job = this.claim(dataset, 'queued');
+    const done = this.queue.then(() => this.run(job));
+    this.queue = done.catch(() => undefined);
+    this.running.set(job.id, done);
+    return job;
+  }
+
+  /**
+   * Trains now, in the caller (the CLI's `train`), as a job of its own: it holds the dataset like a
+   * submitted job does, so a `serve` or another `train` on the same home gets a 409 meanwhile.
+   */
+  async runNow<T extends { version: string }>(dataset: string, train: () => Promise<T>): Promise<T> {
+    let job = this.claim(dataset, 'running');
+    try {
+      const result = await train();
+      job = this.update(job, { status: 'succeeded', version: result.version });
+      return result;
+    } catch (error) {
+      job = this.update(job, { status: 'failed', error: describeError(error) });
+      throw error;
+    }
+  }
+
+  /** Inserts the dataset's one active job, or throws naming the job that already holds it. */
+  private claim(dataset: string, status: 'queued' | 'running'): JobState {
     const now = new Date().toISOString();
-    const job: JobState = { id: newJobId(), dataset, status: 'queued', submittedAt: now, updatedAt: now };
-    const inserted = this.db
+    const job: JobState = { id: newJobId(), dataset, status, submittedAt: now, updatedAt: now };
+    const holder = this.db
       .transaction(() => {
-        const holder = this.db.prepare<[string], { id: string }>(`SELECT id FROM jobs WHERE dataset = ? AND status IN ('queued', 'running')`).get(dataset);
-        if (holder !== undefined) return holder.id;
+        const active = this.db.prepare<[string], { id: string }>(`SELECT id FROM jobs WHERE dataset = ? AND status IN ('queued', 'running')`).get(dataset);
+        if (active !== undefined) return active.id;
         this.db.prepare('INSERT INTO jobs (id, dataset, status, pid, body) VALUES (?, ?, ?, ?, ?)').run(job.id, dataset, job.status, process.pid, JSON.stringify(job));
         return undefined;
       })
       .immediate();
-    if (inserted !== undefined) throw new TrainingInProgressError(dataset, inserted);
-    const done = this.queue.then(() => this.run(job));
-    this.queue = done.catch(() => undefined);
-    this.running.set(job.id, done);
+    if (holder !== undefined) throw new TrainingInProgressError(dataset, holder);
     return job;
   }
 

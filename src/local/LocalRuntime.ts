@@ -168,6 +168,11 @@ export class LocalRuntime {
     );
   }
 
+  /** True when this runtime extracts queued uploads (opened with `consume`). */
+  get consuming(): boolean {
+    return this.claim !== undefined;
+  }
+
   /** Extraction work still queued for a dataset (exact: the queue is in the same database). */
   async pendingFor(dataset: string): Promise<number> {
     return this.queue.pendingFor(dataset);

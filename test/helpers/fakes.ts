@@ -47,7 +47,7 @@ export class FakeBatch {
     if (this.failWith) throw this.failWith;
     if (command instanceof SubmitJobCommand) {
       // Like Batch, a submitted job is known at once (as SUBMITTED).
-      if (!this.jobs.has(this.nextId)) this.jobs.set(this.nextId, { jobId: this.nextId, jobName: command.input.jobName, jobQueue: command.input.jobQueue, jobDefinition: command.input.jobDefinition, status: 'SUBMITTED', createdAt: Date.now() });
+      if (!this.jobs.has(this.nextId)) this.jobs.set(this.nextId, { jobId: this.nextId, jobName: command.input.jobName ?? '', jobQueue: command.input.jobQueue ?? '', jobDefinition: command.input.jobDefinition ?? '', status: 'SUBMITTED', startedAt: undefined, createdAt: Date.now() });
       return { jobId: this.nextId, jobName: command.input.jobName, jobArn: `arn:aws:batch:eu-west-1:123456789012:job/${this.nextId}` };
     }
     if (command instanceof DescribeJobsCommand) {

@@ -34,7 +34,7 @@ export function printMetrics(metrics: ModelManifest['metrics']): void {
 
 export async function trainCommand(runtime: LocalRuntime, name: string, options: { json?: boolean; hidden?: number; seed: number; backbone?: string }): Promise<void> {
   const dataset = validateName(name, 'dataset');
-  const manifest = await runtime.train(dataset, { seed: options.seed, ...(options.hidden ? { hidden: options.hidden } : {}), ...(options.backbone ? { backbone: options.backbone } : {}) });
+  const manifest = await runtime.jobs.runNow(dataset, () => runtime.train(dataset, { seed: options.seed, ...(options.hidden ? { hidden: options.hidden } : {}), ...(options.backbone ? { backbone: options.backbone } : {}) }));
   if (options.json) {
     printJson(modelSummary(manifest));
     return;

@@ -13,6 +13,7 @@ import { validateName } from '../../dataset/names.js';
 import { readLabelledFolder } from '../../local/labelledFolder.js';
 import type { LocalRuntime } from '../../local/LocalRuntime.js';
 import type { ExtractOutcome } from '../../pipeline/extract.js';
+import type { IndexEntry } from '../../ports/DatasetIndex.js';
 import { printJson, printLine } from '../output.js';
 
 export interface UploadSummary {
@@ -25,6 +26,8 @@ export interface UploadSummary {
 
 export async function upload(runtime: LocalRuntime, folder: string, dataset: string, onProgress?: (done: number, total: number) => void): Promise<UploadSummary> {
   const name = validateName(dataset, 'dataset');
+  // Waiting for extraction needs a consumer in this process (other processes may help, none may be running).
+  if (!runtime.consuming) throw new Error('upload needs a runtime opened with { consume: true }');
   const { files, skipped } = await readLabelledFolder(folder);
   const failed: { file: string; error: string }[] = skipped.map((s) => ({ file: s.path, error: s.reason }));
 
@@ -63,7 +66,9 @@ export async function upload(runtime: LocalRuntime, folder: string, dataset: str
   let embedded = 0;
   let cached = 0;
   for (const [key, file] of fileByKey) {
-    const outcome = last.get(key);
+    // Another process on the same home (a `serve`, another `upload`) may have extracted this key:
+    // then its index entry is the outcome.
+    const outcome = last.get(key) ?? outcomeOf(await runtime.index.get(name, key.normalize('NFC')), key);
     if (outcome?.status === 'embedded') embedded++;
     else if (outcome?.status === 'cached') cached++;
     else if (outcome?.status === 'rejected') failed.push({ file, error: outcome.error?.message ?? 'rejected' });
@@ -71,6 +76,11 @@ export async function upload(runtime: LocalRuntime, folder: string, dataset: str
     else failed.push({ file, error: 'no extraction outcome was recorded' });
   }
   return { dataset: name, uploaded: fileByKey.size, embedded, skipped: cached, failed };
+}
+
+function outcomeOf(entry: IndexEntry | undefined, key: string): ExtractOutcome | undefined {
+  if (entry === undefined) return undefined;
+  return entry.state === 'embedded' ? { key, status: 'embedded' } : { key, status: 'rejected', ...(entry.error ? { error: entry.error } : {}) };
 }
 
 export async function uploadCommand(runtime: LocalRuntime, folder: string, options: { dataset: string; json?: boolean }): Promise<void> {
