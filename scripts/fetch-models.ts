@@ -1,5 +1,5 @@
 /**
- * `npm run fetch-models [-- --all | <backbone names...>]`
+ * `npm run fetch-models [-- --all | <backbone names...>]` (image backbones, or text ones: `-- minilm-l6-v2`)
  *
  * Downloads backbone files and the ImageNet labels into the models folder (HEADSTART_MODELS, else
  * <repo>/models), each verified against its pinned sha256 and written atomically (temporary file,
@@ -11,7 +11,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CATALOGUE, IMAGENET_LABELS_FILE } from '../src/backbone/catalogue.js';
+import { CATALOGUE, IMAGENET_LABELS_FILE, TEXT_CATALOGUE } from '../src/backbone/catalogue.js';
 import { modelsDirectory } from '../src/backbone/resolveBackbone.js';
 import { sha256File } from '../src/backbone/sha256File.js';
 
@@ -39,13 +39,25 @@ export const LABELS: Artifact = {
 
 export function artifactsFor(names: readonly string[]): Artifact[] {
   const artifacts: Artifact[] = [];
+  let images = false;
   for (const name of names) {
+    const text = TEXT_CATALOGUE.find((s) => s.name === name);
+    if (text) {
+      // A text backbone is two pinned files: the ONNX encoder and its tokenizer.json.
+      for (const [file, what] of [[text.model, 'encoder'], [text.tokenizer, 'tokenizer']] as const) {
+        if (!file.url) throw new Error(`text backbone "${name}" cannot be downloaded (its ${what} has no source); copy it into the models folder or set HEADSTART_MODELS`);
+        artifacts.push({ file: file.file, url: file.url, sha256: file.sha256, what: `text backbone ${name} (${what})` });
+      }
+      continue;
+    }
+    images = true;
     const spec = CATALOGUE.find((s) => s.name === name);
-    if (!spec) throw new Error(`unknown backbone "${name}"; downloadable: ${CATALOGUE.filter((s) => s.source).map((s) => s.name).join(', ')}`);
+    if (!spec) throw new Error(`unknown backbone "${name}"; downloadable: ${[...CATALOGUE.filter((s) => s.source).map((s) => s.name), ...TEXT_CATALOGUE.filter((s) => s.model.url).map((s) => s.name)].join(', ')}`);
     if (!spec.source) throw new Error(`backbone "${name}" cannot be downloaded (it is a derived file); copy it into the models folder or set HEADSTART_MODELS`);
     artifacts.push({ file: spec.file, url: spec.source.url, sha256: spec.source.sha256, what: `backbone ${name}` });
   }
-  return [...artifacts, LABELS];
+  // The ImageNet labels belong with image backbones only.
+  return images ? [...artifacts, LABELS] : artifacts;
 }
 
 export type FetchLike = (url: string, init?: { signal?: AbortSignal }) => Promise<Response>;
@@ -83,8 +95,9 @@ export async function downloadVerified(artifact: Artifact, dir: string, options:
   }
   if (present) log(`${artifact.file}: present but sha256 ${present} is not the pinned ${artifact.sha256}; downloading again`);
 
-  await mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${artifact.file}.${process.pid}.download`);
+  // Files may sit in sub-folders of the models folder (text/all-MiniLM-L6-v2/...).
+  await mkdir(path.dirname(dest), { recursive: true });
+  const tmp = path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.download`);
   log(`${artifact.file}: downloading ${artifact.what} from ${artifact.url}`);
   let response: Response;
   try {
@@ -130,7 +143,7 @@ export async function fetchModels(names: readonly string[], dir: string, options
 async function main(argv: string[]): Promise<void> {
   const all = argv.includes('--all');
   const named = argv.filter((a) => !a.startsWith('--'));
-  const names = all ? CATALOGUE.filter((s) => s.source).map((s) => s.name) : named.length > 0 ? named : DEFAULT_FETCH;
+  const names = all ? [...CATALOGUE.filter((s) => s.source).map((s) => s.name), ...TEXT_CATALOGUE.filter((s) => s.model.url).map((s) => s.name)] : named.length > 0 ? named : DEFAULT_FETCH;
   const dir = modelsDirectory();
   console.log(`models folder: ${dir}${process.env['HEADSTART_MODELS'] ? ' (HEADSTART_MODELS)' : ''}`);
   await fetchModels(names, dir, { log: (line) => console.log(line) });
