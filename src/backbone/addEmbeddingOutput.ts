@@ -5,7 +5,7 @@
  * still classify). Nothing else in the graph changes.
  */
 import { BadRequestError } from '../errors.js';
-import { DataType, decodeModel, encodeModel, node, valueInfo, type ModelProto, type ValueInfoProto } from '../onnx/graph.js';
+import { DataType, decodeModel, encodeModel, node, valueInfo, type ModelProto, type NodeProto, type ValueInfoProto } from '../onnx/graph.js';
 
 export interface AddEmbeddingOptions {
   /** Name of the new output; `embedding` by default. */
@@ -57,10 +57,73 @@ function uniqueNodeName(graph: Graph, wanted: string): string {
   return name;
 }
 
-/** Decoded-model version of {@link addEmbeddingOutput}; mutates and returns `model`. */
-export function addEmbeddingOutputToModel(model: ModelProto, featureTensor: string, options: AddEmbeddingOptions = {}): ModelProto {
+/** Pooling over the whole feature map: the step between a CNN's last feature map and its classifier. */
+const GLOBAL_POOLS = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'QLinearGlobalAveragePool']);
+
+function isGlobalPool(n: NodeProto, graph: Graph): boolean {
+  if (GLOBAL_POOLS.has(n.opType ?? '')) return true;
+  if (n.opType !== 'ReduceMean') return false;
+  // ReduceMean over H and W (axes 2,3 or -2,-1), as some exporters write a global average pool.
+  const axesAttr = (n.attribute ?? []).find((a) => a.name === 'axes');
+  let axes = axesAttr?.ints?.map(Number);
+  if (!axes && n.input?.[1]) {
+    const t = (graph.initializer ?? []).find((i) => i.name === n.input![1]);
+    axes = t?.int64Data?.map(Number);
+  }
+  const sorted = (axes ?? []).map((a) => (a < 0 ? a + 4 : a)).sort();
+  return sorted.length === 2 && sorted[0] === 2 && sorted[1] === 3;
+}
+
+/** Whether `tensor` feeds, through any chain of nodes, one of the graph's outputs. */
+function reachesOutput(graph: Graph, tensor: string): boolean {
+  const outputs = new Set((graph.output ?? []).map((o) => o.name));
+  const seen = new Set<string>([tensor]);
+  const queue = [tensor];
+  while (queue.length > 0) {
+    const t = queue.pop() as string;
+    if (outputs.has(t)) return true;
+    for (const n of graph.node ?? []) {
+      if (!(n.input ?? []).includes(t)) continue;
+      for (const o of n.output ?? []) if (!seen.has(o)) (seen.add(o), queue.push(o));
+    }
+  }
+  return false;
+}
+
+/**
+ * The feature tensor found by structure: the input of the last global pooling (in graph order)
+ * whose result reaches a graph output, i.e. the pooling in front of the classifier. For a
+ * quantized pooling (QLinearGlobalAveragePool) it is the float tensor that the same quantized
+ * map is dequantized into, since the embedding must be float32.
+ */
+export function findFeatureTensor(model: ModelProto): string {
   const graph = model.graph;
   if (!graph) throw new BadRequestError('the ONNX model has no graph', 'invalid_model');
+  const pools = (graph.node ?? []).filter((n) => isGlobalPool(n, graph) && (n.output ?? []).some((o) => reachesOutput(graph, o)));
+  const pool = pools.at(-1);
+  const input = pool?.input?.[0];
+  if (!pool || !input) {
+    throw new BadRequestError(
+      'found no global pooling in front of an output (GlobalAveragePool, GlobalMaxPool, QLinearGlobalAveragePool or ReduceMean over H and W); name the feature tensor to pool with --feature-tensor',
+      'feature_tensor_not_found',
+    );
+  }
+  if (pool.opType !== 'QLinearGlobalAveragePool') return input;
+  const dequantized = (graph.node ?? []).find((n) => n.opType === 'DequantizeLinear' && n.input?.[0] === input)?.output?.[0];
+  if (!dequantized) {
+    throw new BadRequestError(
+      `the last global pooling (${pool.name ?? pool.opType}) reads the quantized tensor "${input}" and no float copy of it exists; name a float32 feature tensor with --feature-tensor`,
+      'feature_tensor_type',
+    );
+  }
+  return dequantized;
+}
+
+/** Decoded-model version of {@link addEmbeddingOutput}; mutates and returns `model`. */
+export function addEmbeddingOutputToModel(model: ModelProto, featureTensorOrAuto: string | undefined, options: AddEmbeddingOptions = {}): ModelProto {
+  const graph = model.graph;
+  if (!graph) throw new BadRequestError('the ONNX model has no graph', 'invalid_model');
+  const featureTensor = featureTensorOrAuto ?? findFeatureTensor(model);
   const outputName = options.outputName ?? 'embedding';
   const defined = definedNames(graph);
 
@@ -115,9 +178,10 @@ export function addEmbeddingOutputToModel(model: ModelProto, featureTensor: stri
 /**
  * Adds a float32 output `embedding` [N,C] = mean over H and W of `featureTensor` ([N,C,H,W]),
  * keeping all original outputs. C comes from the model's value_info when present, else
- * `options.channels`, else stays symbolic (onnxruntime does not need it).
+ * `options.channels`, else stays symbolic (onnxruntime does not need it). Without a
+ * `featureTensor`, the one {@link findFeatureTensor} finds by structure.
  */
-export function addEmbeddingOutput(modelBytes: Uint8Array, featureTensor: string, options: AddEmbeddingOptions = {}): Uint8Array {
+export function addEmbeddingOutput(modelBytes: Uint8Array, featureTensor: string | undefined, options: AddEmbeddingOptions = {}): Uint8Array {
   return encodeModel(addEmbeddingOutputToModel(decodeModel(modelBytes), featureTensor, options));
 }
 

@@ -5,8 +5,12 @@
 import { createHash } from 'node:crypto';
 import type { PreprocessSpec } from '../image/preprocess.js';
 
-/** Where the embedding comes from: a graph output, or an internal feature map we mean-pool. */
-export type EmbeddingSource = { output: string } | { featureTensor: string; pool: 'mean' };
+/**
+ * Where the embedding comes from: a graph output, or an internal feature map we mean-pool, named,
+ * or (no `featureTensor`) found by structure: the input of the last global pooling before the
+ * classifier (addEmbeddingOutput.ts findFeatureTensor).
+ */
+export type EmbeddingSource = { output: string } | { featureTensor?: string; pool: 'mean' };
 
 export interface BackboneSpec {
   /** Lower-case name, safe in S3 keys and file names. */
@@ -54,13 +58,13 @@ const MOBILENET_V2 = {
 const MOBILENET_V2_HEAD = { embeddingSize: 1280, classifierOutput: 'output', labelsFile: IMAGENET_LABELS_FILE } as const;
 
 /** A file from the ONNX Model Zoo: downloaded from the zoo and pinned to the hash it is fetched with. */
-function zooMobileNetV2(file: string, sha256: string, featureTensor: string, description: string): BackboneSpec {
+function zooMobileNetV2(file: string, sha256: string, featureTensor: string | undefined, description: string): BackboneSpec {
   return {
     name: file.replace(/\.onnx$/, ''),
     file,
     sha256,
     ...MOBILENET_V2,
-    embedding: { featureTensor, pool: 'mean' },
+    embedding: featureTensor === undefined ? { pool: 'mean' } : { featureTensor, pool: 'mean' },
     ...MOBILENET_V2_HEAD,
     source: { url: `${ZOO}/${file}`, sha256 },
     description,
@@ -91,9 +95,9 @@ export const CATALOGUE: readonly BackboneSpec[] = Object.freeze([
     'mobilenetv2-12.onnx',
     // Pinned by several public projects for this exact zoo file (13,964,571 bytes).
     'c0c3f76d93fa3fd6580652a45618618a220fced18babf65774ed169de0432ad5',
-    // PyTorch export naming: Conv_95 -> 627, Clip_96 (ReLU6) -> 463, GlobalAveragePool_97 -> 464.
-    // 463 is the post-ReLU6 map, the same tensor the int8 file calls 627 (its quantizer fused the Clip).
-    '463',
+    // No tensor name: the input of its last global pooling, found in the file when it is loaded
+    // (a name read off public layer tables could not be checked against the file here).
+    undefined,
     'ONNX Model Zoo MobileNetV2 float32, as released; `npm run fetch-models` downloads it.',
   ),
 ] satisfies BackboneSpec[]);

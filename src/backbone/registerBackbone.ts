@@ -10,14 +10,17 @@ import { sha256Hex } from '../dataset/keys.js';
 import { BadRequestError, InvalidNameError } from '../errors.js';
 import { validatePreprocessSpec, type PreprocessSpec } from '../image/preprocess.js';
 import { decodeModel } from '../onnx/graph.js';
-import { addEmbeddingOutput } from './addEmbeddingOutput.js';
+import { addEmbeddingOutput, findFeatureTensor } from './addEmbeddingOutput.js';
 import { backboneId, findCatalogueEntry, IMAGENET_PREPROCESSING, type BackboneSpec } from './catalogue.js';
 import { validateBackboneName, writeRegisteredBackbone } from './registeredBackbones.js';
 
 export interface RegisterBackboneOptions {
   name: string;
-  /** Internal float tensor to mean-pool, [N,C,H,W] (or [N,C] already pooled). */
-  featureTensor: string;
+  /**
+   * Internal float tensor to mean-pool, [N,C,H,W] (or [N,C] already pooled). Default: the input of
+   * the last global pooling before the classifier, found in the graph (findFeatureTensor).
+   */
+  featureTensor?: string;
   /** Default: the model's only (non-initializer) input. */
   inputName?: string;
   /** Default: ImageNet's (resize 256, crop 224, ImageNet mean/std), cropped to the model's input size. */
@@ -80,8 +83,10 @@ export async function registerBackbone(file: string, options: RegisterBackboneOp
   const preprocessing: PreprocessSpec = options.preprocessing ?? (crop === base.crop ? base : { ...base, crop, resizeShorter: Math.round((crop * 256) / 224) });
   validatePreprocessSpec(preprocessing);
 
+  // The registration records the tensor it pools by name, found or given, so it never changes meaning.
+  const featureTensor = options.featureTensor ?? findFeatureTensor(decodeModel(bytes));
   // Probe: the surgery must apply and yield a float [1,C] embedding (this also gives C).
-  const probeModel = addEmbeddingOutput(bytes, options.featureTensor, { outputName: 'embedding' });
+  const probeModel = addEmbeddingOutput(bytes, featureTensor, { outputName: 'embedding' });
   const session = await OnnxSession.create(probeModel);
   let embeddingSize: number;
   try {
@@ -91,7 +96,7 @@ export async function registerBackbone(file: string, options: RegisterBackboneOp
     const blank = new Float32Array(3 * crop * crop);
     const out = (await session.run({ [input.name]: float32(blank, [1, 3, crop, crop]) }, ['embedding']))['embedding'];
     if (!out || out.type !== 'float32' || out.dims.length !== 2 || out.dims[0] !== 1) {
-      throw new BadRequestError(`pooling "${options.featureTensor}" gave ${out ? `${out.type}[${out.dims.join(',')}]` : 'nothing'}, not a float32 [1,C] embedding`, 'feature_tensor_rank');
+      throw new BadRequestError(`pooling "${featureTensor}" gave ${out ? `${out.type}[${out.dims.join(',')}]` : 'nothing'}, not a float32 [1,C] embedding`, 'feature_tensor_rank');
     }
     embeddingSize = out.dims[1] as number;
   } finally {
@@ -106,7 +111,7 @@ export async function registerBackbone(file: string, options: RegisterBackboneOp
     inputName: input.name,
     inputShape: [3, crop, crop],
     preprocessing,
-    embedding: { featureTensor: options.featureTensor, pool: 'mean' },
+    embedding: { featureTensor, pool: 'mean' },
     embeddingSize,
     ...(options.classifierOutput ? { classifierOutput: options.classifierOutput } : {}),
     ...(options.labelsFile ? { labelsFile: path.resolve(options.labelsFile) } : {}),

@@ -133,13 +133,13 @@ function program(): Command {
   const backbone = cli.command('backbone').description('backbones: turn any ONNX image classifier into a feature extractor');
   backbone
     .command('add')
-    .description('register an ONNX image classifier as a backbone: headstart mean-pools the named feature tensor into an embedding')
+    .description('register an ONNX image classifier as a backbone: headstart mean-pools its feature tensor (named, or found by structure) into an embedding')
     .argument('<file>', 'the .onnx model')
     .requiredOption('--name <name>', 'a name for it (lower case, digits, . _ -)')
-    .requiredOption('--feature-tensor <tensor>', 'the internal tensor to pool, e.g. the last feature map [N,C,H,W]')
+    .option('--feature-tensor <tensor>', 'the internal tensor to pool, e.g. the last feature map [N,C,H,W] (default: the input of the last global pooling before the classifier)')
     .option('--input <name>', 'the image input, when the model has several')
     .option('--json', 'print JSON')
-    .action(async (file: string, options: { name: string; featureTensor: string; input?: string; json?: boolean }) => withRuntime(async (rt) => (await import('./commands/backbone.js')).addBackboneCommand(rt, file, options)));
+    .action(async (file: string, options: { name: string; featureTensor?: string; input?: string; json?: boolean }) => withRuntime(async (rt) => (await import('./commands/backbone.js')).addBackboneCommand(rt, file, options)));
 
   cli
     .command('backbones')

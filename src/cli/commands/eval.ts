@@ -1,7 +1,10 @@
 /**
  * `headstart eval <name> <folder> [--json]`: predicts every image of a labelled folder with the
  * current model and scores it. JSON: `{ accuracy, macroF1, n, perClass, confusion, labels }`.
- * Folder labels the model does not know count as errors (they can never be predicted).
+ * Folder labels the model does not know count as errors (they can never be predicted), and so do
+ * images that cannot be read or decoded: they are in `failed`, in `unreadable`, and in `n`, the
+ * denominator of `accuracy` (an image the model cannot answer for is not a right answer).
+ * `perClass`, `confusion` and `macroF1` cover the images that were predicted.
  */
 import { validateName } from '../../dataset/names.js';
 import { readLabelledFolder } from '../../local/labelledFolder.js';
@@ -19,6 +22,8 @@ export interface EvalResult {
   confusion: number[][];
   labels: string[];
   model: string;
+  /** Images of the folder that could not be predicted (unreadable, not an image...), counted as errors in `n`. */
+  unreadable?: number;
   failed: { file: string; error: string }[];
 }
 
@@ -47,7 +52,19 @@ export async function evaluate(runtime: LocalRuntime, dataset: string, folder: s
     predicted.map((l) => index.get(l) as number),
     labels,
   );
-  return { accuracy: metrics.accuracy, macroF1: metrics.macroF1, n: metrics.n, perClass: metrics.perClass, confusion: metrics.confusion, labels: metrics.labels, model, failed };
+  const correct = Math.round(metrics.accuracy * metrics.n);
+  const n = metrics.n + failed.length;
+  return {
+    accuracy: n === 0 ? 0 : correct / n,
+    macroF1: metrics.macroF1,
+    n,
+    perClass: metrics.perClass,
+    confusion: metrics.confusion,
+    labels: metrics.labels,
+    model,
+    unreadable: failed.length,
+    failed,
+  };
 }
 
 export async function evalCommand(runtime: LocalRuntime, name: string, folder: string, options: { json?: boolean }): Promise<void> {

@@ -192,10 +192,19 @@ describe(`${DEFAULT_BACKBONE} embeddings`, () => {
     }
   });
 
-  it('falls back to the CPU where no CUDA provider or GPU is installed', () => {
+  it('a session asked for CUDA runs, on the GPU where one is usable and else on the CPU, with the CPU numbers', async () => {
     // The CUDA numbers themselves are checked on a GPU machine by scripts/gpu-check.ts; CI has none.
-    expect(resolveDevice('cuda')).toBe(cudaAvailable() ? 'cuda' : 'cpu');
-    expect(resolveDevice('cpu')).toBe('cpu');
+    // Here the request goes through resolveDevice into a real session, whose device and embeddings are checked.
+    const asked = await Backbone.load(DEFAULT_BACKBONE, { ...options, device: resolveDevice('cuda') });
+    try {
+      expect(asked.device).toBe(cudaAvailable() ? 'cuda' : 'cpu');
+      const x = await preprocess(sharedPhoto('dog.jpg'), asked.spec.preprocessing);
+      const [onAsked] = await asked.embed([x]);
+      const [onCpu] = await backbone.embed([x]);
+      expect(maxAbsDiff(onAsked!, onCpu!)).toBeLessThan(asked.device === 'cpu' ? 1e-6 : 1e-3);
+    } finally {
+      await asked.release();
+    }
     expect(resolveDevice(undefined)).toBe('cpu');
   });
 });
