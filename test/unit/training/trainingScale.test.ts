@@ -74,10 +74,10 @@ describe('trainHead at scale', () => {
 describe('cross-validation plan', () => {
   const scoresOf = (entries: Array<[number, number]>): LambdaScore[] => entries.map(([lambda, balancedAccuracy]) => ({ lambda, balancedAccuracy, accuracy: balancedAccuracy, logLoss: 1 }));
 
-  it('uses 5 folds up to 20,000 rows and 3 above', () => {
+  it('uses 5 folds up to 5,000 rows and 3 above', () => {
     expect(defaultFolds(200)).toBe(5);
-    expect(defaultFolds(20_000)).toBe(5);
-    expect(defaultFolds(20_001)).toBe(3);
+    expect(defaultFolds(5_000)).toBe(5);
+    expect(defaultFolds(5_001)).toBe(3);
   });
 
   it('keeps the 11-point grid up to 10,000 rows and reaches 1/(100 N) beyond', () => {
@@ -86,13 +86,14 @@ describe('cross-validation plan', () => {
     expect(defaultLambdaGrid(100_000)).toEqual([...DEFAULT_LAMBDAS, 3e-7, 1e-7]);
   });
 
-  it('extends the grid past a weakest lambda that wins, and stops when it no longer does', () => {
+  it('extends the grid one half-decade past a weakest lambda that wins, and no further', () => {
     const search = adaptiveSearch(10_000, 1);
     expect(search.initial).toHaveLength(11);
     const grid = search.initial.map((l, i): [number, number] => [l, 0.5 + i / 100]);
     expect(search.next(scoresOf(grid))).toEqual([3e-7]);
-    expect(search.next(scoresOf([...grid, [3e-7, 0.7]]))).toEqual([1e-7]);
-    expect(search.next(scoresOf([...grid, [3e-7, 0.7], [1e-7, 0.69]]))).toEqual([]);
+    expect(search.next(scoresOf([...grid, [3e-7, 0.7]]))).toEqual([]);
+    const strong = search.initial.map((l, i): [number, number] => [l, 0.9 - i / 100]);
+    expect(search.next(scoresOf(strong))).toEqual([0.3]);
   });
 
   it('searches decades first, then the half-decades around the best, when an evaluation is costly', () => {
