@@ -138,8 +138,15 @@ function program(): Command {
     .requiredOption('--name <name>', 'a name for it (lower case, digits, . _ -)')
     .option('--feature-tensor <tensor>', 'the internal tensor to pool, e.g. the last feature map [N,C,H,W] (default: the input of the last global pooling before the classifier)')
     .option('--input <name>', 'the image input, when the model has several')
+    .option('--text', 'a BERT-family text encoder (input_ids, attention_mask, token_type_ids -> last_hidden_state) instead of an image classifier')
+    .option('--tokenizer <file>', "the encoder's tokenizer.json (with --text)")
     .option('--json', 'print JSON')
-    .action(async (file: string, options: { name: string; featureTensor?: string; input?: string; json?: boolean }) => withRuntime(async (rt) => (await import('./commands/backbone.js')).addBackboneCommand(rt, file, options)));
+    .action(async (file: string, options: { name: string; featureTensor?: string; input?: string; json?: boolean; text?: boolean; tokenizer?: string }) =>
+      withRuntime(async (rt) => {
+        if (options.text) return (await import('./commands/text.js')).addTextBackboneCommand(rt, file, options);
+        if (options.tokenizer) throw new BadRequestError('--tokenizer is for text encoders: add --text', 'bad_arguments');
+        return (await import('./commands/backbone.js')).addBackboneCommand(rt, file, options);
+      }));
 
   cli
     .command('backbones')

@@ -91,6 +91,18 @@ export class TextBackbone {
     return results;
   }
 
+  /** The width of the encoder's token vectors, from one run on a short text (for registering an encoder). */
+  async probeWidth(): Promise<number> {
+    const t = this.tokenizer.encode('hello');
+    const dims = [1, t.ids.length];
+    const ids = BigInt64Array.from(t.ids, (v) => BigInt(v));
+    const result = (await this.session.run({ input_ids: int64(ids, dims), attention_mask: int64(new BigInt64Array(t.ids.length).fill(1n), dims), token_type_ids: int64(new BigInt64Array(t.ids.length), dims) }, [this.spec.output]))[this.spec.output];
+    if (!result || result.dims.length !== 3 || !(result.data instanceof Float32Array)) {
+      throw new InferenceError(`text backbone "${this.spec.name}": ${this.spec.output} is ${result ? `${result.type}[${result.dims.join(',')}]` : 'missing'}; expected float32 [batch, tokens, width]`);
+    }
+    return result.dims[2] as number;
+  }
+
   private async runBatch(batch: readonly TokenizedText[]): Promise<Float32Array[]> {
     const rows = batch.length;
     const width = Math.max(...batch.map((t) => t.ids.length));

@@ -18,6 +18,7 @@ import { textModality } from '../../pipeline/trainText.js';
 import { classificationMetrics } from '../../training/metrics.js';
 import { parseTable, tableFormat, type BadRow, type TableColumns } from '../../text/tabular.js';
 import { percent, printJson, printLine } from '../output.js';
+import { registerTextBackbone } from '../../text/registerTextBackbone.js';
 import type { EvalResult } from './eval.js';
 import { printMetrics } from './train.js';
 
@@ -143,4 +144,15 @@ export async function predictTextCommand(runtime: LocalRuntime, name: string, te
     else printLine(`${JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)}: ${r.label} (${percent(r.probability)})${r.outOfDomain ? ' — out of domain: unlike the training texts' : ''}`);
   });
   if (errors > 0) process.exitCode = 1;
+}
+
+export async function addTextBackboneCommand(runtime: LocalRuntime, file: string, options: { name: string; tokenizer?: string; json?: boolean }): Promise<void> {
+  if (!options.tokenizer) throw new BadRequestError('a text encoder needs its tokenizer: --tokenizer <tokenizer.json>', 'bad_arguments');
+  const registered = await registerTextBackbone(file, { name: options.name, tokenizer: options.tokenizer }, runtime.backbonesDir);
+  if (options.json) {
+    printJson({ id: registered.id, name: registered.spec.name, embeddingSize: registered.spec.embeddingSize, modality: 'text', entry: registered.entryFile });
+    return;
+  }
+  printLine(`registered text backbone ${registered.id}: ${registered.spec.embeddingSize}-value embeddings (mean of last_hidden_state over the attention mask, L2-normalised, ${registered.spec.preprocessing.maxTokens} tokens)`);
+  printLine('new .txt uploads are embedded with it; training on text-encoder embeddings is not implemented yet (text datasets train the TF-IDF baseline)');
 }

@@ -71,3 +71,26 @@ describe('TextBackbone resolution', () => {
     expect((error as Error).message).toMatch(/npm run fetch-models -- minilm-l6-v2/);
   });
 });
+
+describe('registerTextBackbone', () => {
+  it('registers tiny-bert-random under a new name: hashes both files, probes the width, and it loads by name', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { registerTextBackbone } = await import('../../../src/text/registerTextBackbone.js');
+    const dir = await mkdtemp(path.join(tmpdir(), 'text-backbones-'));
+    try {
+      const model = path.join(modelsDir(), 'text', 'tiny-bert-random.onnx');
+      const tokenizer = path.join(modelsDir(), 'text', 'all-MiniLM-L6-v2', 'tokenizer.json');
+      const registered = await registerTextBackbone(model, { name: 'my-bert', tokenizer }, dir);
+      expect(registered.spec.embeddingSize).toBe(32);
+      expect(registered.id).toMatch(/^my-bert@[0-9a-f]{16}$/);
+      const loaded = await TextBackbone.load('my-bert', { backbonesDir: dir });
+      const [a] = await loaded.embedTexts([reference.cases[0]!.text]);
+      expect(Math.abs(a![0]! - reference.cases[0]!.embedding[0]!)).toBeLessThan(1e-5);
+      await loaded.release();
+      await expect(registerTextBackbone(tokenizer, { name: 'not-a-model', tokenizer }, dir)).rejects.toThrow(/not a usable text encoder/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
