@@ -51,7 +51,14 @@ export interface PredictorOptions {
    */
   embedderFor?: (backboneName: string) => Promise<Embedder>;
   topK?: number;
+  /**
+   * Versions kept loaded, least recently used evicted (a head session plus its out-of-domain
+   * reference, about 10 MB each). Default 8.
+   */
+  maxModels?: number;
 }
+
+const DEFAULT_MAX_MODELS = 8;
 
 export class Predictor {
   private readonly registry: ModelRegistry;
@@ -79,14 +86,27 @@ export class Predictor {
     return pointer.version;
   }
 
+  /** Versions loaded now (bounded by maxModels). */
+  get loadedVersions(): number {
+    return this.models.size;
+  }
+
   /** Loads (once) and returns a version's head, refusing heads made for another backbone. */
   async model(dataset: string, version: string): Promise<LoadedModel> {
     const cacheKey = `${dataset}\u0000${version}`;
     let loading = this.models.get(cacheKey);
     if (loading === undefined) {
       loading = this.load(dataset, version);
-      this.models.set(cacheKey, loading);
       loading.catch(() => this.models.delete(cacheKey));
+    }
+    // Map order is use order: move this version to the end, then evict from the front.
+    this.models.delete(cacheKey);
+    this.models.set(cacheKey, loading);
+    for (const [key, evicted] of this.models) {
+      if (this.models.size <= (this.options.maxModels ?? DEFAULT_MAX_MODELS)) break;
+      this.models.delete(key);
+      // A request already holding the evicted model may still be running it: release a little later.
+      void evicted.then((m) => setTimeout(() => void m.head.release().catch(() => undefined), 30_000).unref(), () => undefined);
     }
     return loading;
   }
