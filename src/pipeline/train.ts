@@ -20,6 +20,7 @@ import { trainHead } from '../training/trainHead.js';
 import { compactTrainingEmbeddings, loadTrainingData } from './trainingData.js';
 import type { DatasetIndex } from '../ports/DatasetIndex.js';
 import type { Embedder } from './extract.js';
+import type { InvalidImageError } from '../errors.js';
 
 /**
  * What training needs of the backbone: who it is, its ONNX bytes for the standalone export, and
@@ -28,6 +29,8 @@ import type { Embedder } from './extract.js';
 export interface TrainingBackbone extends Embedder {
   readonly id: string;
   readonly spec: BackboneSpec;
+  /** An image backbone: its refusals are images' (Embedder also admits text encoders). */
+  embedImages(images: Uint8Array[]): Promise<Array<Float32Array | InvalidImageError>>;
   /** The backbone graph with its pooled `embedding` output (added at load for feature-tensor backbones). */
   modelBytes(): Promise<Uint8Array>;
   /** Graph output holding the embedding. */
