@@ -10,7 +10,8 @@ import type { JobState } from '../../ports/JobRunner.js';
 import type { ObjectStore } from '../../ports/ObjectStore.js';
 import type { DatasetIndex } from '../../ports/DatasetIndex.js';
 import { readJob, updateJob } from '../../pipeline/jobs.js';
-import { trainDataset, type TrainingBackbone } from '../../pipeline/train.js';
+import type { TrainingBackbone } from '../../pipeline/train.js';
+import { trainChoosingBackbone } from '../../pipeline/trainChoosingBackbone.js';
 
 export interface TrainJobInput {
   store: ObjectStore;
@@ -28,7 +29,13 @@ export async function runTrainJob(input: TrainJobInput): Promise<JobState> {
   const base: JobState = (await readJob(store, jobId)) ?? { id: jobId, dataset, status: 'queued', submittedAt: now, updatedAt: now };
   const running = await updateJob(store, base, { status: 'running' });
   try {
-    const manifest = await trainDataset({ store, index: input.index, backbone: input.backbone }, dataset, { device: input.device });
+    // The same policy as the local runtime (text datasets train their own representation).
+    const manifest = await trainChoosingBackbone(
+      { store, index: input.index },
+      { extraction: async () => input.backbone, named: async (name) => (await import('../../backbone/Backbone.js')).Backbone.load(name, { device: input.device }) },
+      dataset,
+      { device: input.device },
+    );
     const fallback = manifest.training.deviceFallback;
     if (fallback) input.log?.('training fell back to the CPU', { dataset, requested: input.device, reason: fallback });
     const done = await updateJob(store, running, { status: 'succeeded', version: manifest.version, ...(fallback ? { deviceFallback: fallback } : {}) });

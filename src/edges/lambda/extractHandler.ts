@@ -13,7 +13,9 @@ import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { HeadstartError } from '../../errors.js';
 import { parseS3EventMessages } from '../../adapters/aws/s3Events.js';
-import { extractObjects, type Embedder } from '../../pipeline/extract.js';
+import type { Embedder } from '../../pipeline/extract.js';
+import { extractByModality } from '../../pipeline/extractByModality.js';
+import { validatedTextEmbedder } from '../../text/textEmbedders.js';
 import type { ObjectStore } from '../../ports/ObjectStore.js';
 import type { DatasetIndex } from '../../ports/DatasetIndex.js';
 
@@ -22,6 +24,8 @@ export interface ExtractHandlerDeps {
   index: DatasetIndex;
   /** Loaded once per container and reused by every invocation. */
   embedder: () => Promise<Embedder>;
+  /** What `.txt` uploads are extracted with; default: validated for the TF-IDF representation. */
+  textEmbedder?: () => Promise<Embedder>;
   logger: Logger;
   /** Extraction outcomes and index updates as CloudWatch metrics (EMF); absent in tests that do not look. */
   metrics?: Metrics;
@@ -42,12 +46,11 @@ export function makeExtractHandler(deps: ExtractHandlerDeps): (event: SQSEvent, 
     for (const [id, reason] of unreadable) deps.logger.warn('unreadable message', { messageId: id, reason });
 
     const result = (async () =>
-      extractObjects(batch.events, {
-        store: deps.store,
-        index: deps.index,
-        embedder: await deps.embedder(),
-        warn: (message, ctx) => deps.logger.warn(message, ctx),
-      }))();
+      extractByModality(
+        batch.events,
+        { store: deps.store, index: deps.index, warn: (message, ctx) => deps.logger.warn(message, ctx) },
+        { image: deps.embedder, text: deps.textEmbedder ?? (async () => validatedTextEmbedder) },
+      ))();
     // Settle the shared promise even if no record awaits it (a batch of unreadable messages).
     result.catch(() => undefined);
 

@@ -191,4 +191,25 @@ describe('AWS pipeline on moto_server', () => {
     expect(bad.statusCode).toBe(400);
     expect(JSON.parse(bad.body ?? '{}')).toMatchObject({ code: 'not_an_image' });
   });
+
+  it('texts go through the same AWS path: extracted by the Lambda, trained by the Batch entry, answered by infer', async () => {
+    const texts: Record<string, string[]> = {
+      card: ['my card was declined at the shop', 'card payment declined again', 'why is my card not working', 'the card got blocked', 'card stopped working abroad', 'my card is broken'],
+      transfer: ['how long does a bank transfer take', 'transfer to another account', 'send money to my friend by transfer', 'my transfer has not arrived', 'cancel a transfer I made', 'transfer limit per day'],
+    };
+    for (const [label, lines] of Object.entries(texts)) for (const [i, line] of lines.entries()) await put(`datasets/inquiries/${label}/${i}.txt`, line, 'text/plain');
+    await put('datasets/inquiries/card/empty.txt', '   ', 'text/plain');
+    await pollUntilEmpty();
+    const status = await datasetStatus(plane, 'inquiries');
+    expect(status).toMatchObject({ labels: { card: 6, transfer: 6 }, images: 12, refused: 1 });
+    expect(status.failures[0]).toMatchObject({ key: 'datasets/inquiries/card/empty.txt' });
+
+    const job = await runTrainJob({ store, index, backbone, dataset: 'inquiries', jobId: 'job-moto-text', device: 'cpu' });
+    expect(job).toMatchObject({ status: 'succeeded', version: expect.stringMatching(/^v/) });
+    const noJobs: JobRunner = { submit: async () => Promise.reject(new Error('not used')), get: async () => undefined };
+    const infer = makeInferHandler({ store, index, jobs: noJobs, predictor: async () => new Predictor(store, backbone) });
+    const answer = await infer({ ...apiEvent('POST', '/datasets/inquiries/predict'), headers: { 'content-type': 'text/plain' }, body: 'my transfer is late', isBase64Encoded: false });
+    expect(answer.statusCode, answer.body).toBe(200);
+    expect(JSON.parse(answer.body ?? '{}')).toMatchObject({ label: 'transfer', model: job.version });
+  });
 });
