@@ -68,6 +68,8 @@ export interface TrainOptions {
   assess?: boolean;
   /** An assessment already made (by `--backbone auto`), kept instead of measuring again. */
   assessment?: TransferAssessment;
+  /** Told the step that starts (e.g. "cross-validation and final fit"), for a progress line; steps take seconds to minutes. */
+  progress?: (step: string) => void;
 }
 
 export async function trainDataset(
@@ -77,9 +79,12 @@ export async function trainDataset(
 ): Promise<ModelManifest> {
   const started = Date.now();
   const { store, backbone } = deps;
+  const progress = options.progress ?? ((): void => {});
   // Pack what extraction cached since the last run, then read the matrix once, from the shards.
+  progress('reading embeddings');
   const compaction = await compactTrainingEmbeddings(deps, dataset, backbone.id);
   const data = await loadTrainingData(deps, dataset, backbone.id);
+  progress(`cross-validation and final fit on ${data.dims[0]} images`);
   const head = await trainHead(data, {
     ...(options.hidden ? { hidden: options.hidden } : {}),
     ...(options.lambdas ? { lambdas: options.lambdas } : {}),
@@ -94,14 +99,16 @@ export async function trainDataset(
   }
 
   // Out-of-domain calibration on out-of-fold scores: a stated 5% false-alarm rate on held-out images.
+  progress('out-of-domain calibration');
   const ood = encodeOutOfDomain(await fitOutOfDomain({ embeddings: data.embeddings, dims: data.dims, labels: data.labels, folds: head.folds }));
   files[ood.manifest.reference.file] = ood.bytes;
 
   // The assessment samples from this run's matrix (no second load of the dataset's embeddings).
+  if (!options.assessment && (options.assess ?? true)) progress('transfer assessment');
   const assessment =
     options.assessment ??
     ((options.assess ?? true)
-      ? await assessDataset(deps, dataset, { ...TRAIN_ASSESSMENT, backbones: [backbone], trainingData: { [backbone.id]: data }, seed: options.seed ?? 0, device: options.device ?? 'cpu' })
+      ? await assessDataset(deps, dataset, { ...TRAIN_ASSESSMENT, backbones: [backbone], trainingData: { [backbone.id]: data }, seed: options.seed ?? 0, device: options.device ?? 'cpu', log: (m: string) => progress(`transfer assessment: ${m}`) })
       : undefined);
 
   const imagesPerLabel: Record<string, number> = {};
@@ -140,6 +147,7 @@ export async function trainDataset(
   const { selected, total } = selectMisclassified(rows, Number.POSITIVE_INFINITY);
   files[MISCLASSIFIED_FILE] = new TextEncoder().encode(JSON.stringify({ total, items: selected } satisfies MisclassifiedList));
   if (options.report ?? true) {
+    progress('report');
     const input = await buildReportInput(store, { ...manifest, dataset, version, createdAt: new Date().toISOString() }, rows);
     files['report.html'] = new TextEncoder().encode(renderReport(input));
     manifest.files.report = 'report.html';

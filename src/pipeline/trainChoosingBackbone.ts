@@ -50,6 +50,7 @@ export async function trainChoosingBackbone(
       ...(backbones.location ? { location: backbones.location } : {}),
       seed: rest.seed ?? 0,
       ...(rest.device ? { device: rest.device } : {}),
+      ...(rest.progress ? { log: (m: string) => rest.progress!(`choosing the backbone: ${m}`) } : {}),
     });
     const chosen = await backbones.named(pickBackbone(assessment).name);
     if (chosen.id !== extraction.id) await backfillEmbeddings(plane, dataset, chosen);

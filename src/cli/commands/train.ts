@@ -34,7 +34,21 @@ export function printMetrics(metrics: ModelManifest['metrics']): void {
 
 export async function trainCommand(runtime: LocalRuntime, name: string, options: { json?: boolean; hidden?: number; seed: number; backbone?: string }): Promise<void> {
   const dataset = validateName(name, 'dataset');
-  const manifest = await runtime.jobs.runNow(dataset, () => runtime.train(dataset, { seed: options.seed, ...(options.hidden ? { hidden: options.hidden } : {}), ...(options.backbone ? { backbone: options.backbone } : {}) }));
+  // Long steps (assessment, cross-validation, final fit, report) show on stderr when it is a terminal.
+  const line = process.stderr.isTTY ? progressLine(process.stderr) : undefined;
+  let manifest: ModelManifest;
+  try {
+    manifest = await runtime.jobs.runNow(dataset, () =>
+      runtime.train(dataset, {
+        seed: options.seed,
+        ...(options.hidden ? { hidden: options.hidden } : {}),
+        ...(options.backbone ? { backbone: options.backbone } : {}),
+        ...(line ? { progress: line.step } : {}),
+      }),
+    );
+  } finally {
+    line?.stop();
+  }
   if (options.json) {
     printJson(modelSummary(manifest));
     return;
@@ -45,4 +59,33 @@ export async function trainCommand(runtime: LocalRuntime, name: string, options:
   if (manifest.assessment) printLine(`transfer ${manifest.assessment.verdict}: ${manifest.assessment.explanation}`);
   if (manifest.text) printLine(manifest.text.choice);
   for (const e of manifest.data.excluded) printLine(`  left out ${e.key}: ${e.reason}`);
+}
+
+/**
+ * One stderr line that names the running step of a long command and its elapsed time, redrawn
+ * every second and erased at the end (only on a terminal: logs and pipes get none of it).
+ */
+function progressLine(stream: NodeJS.WriteStream): { step: (text: string) => void; stop: () => void } {
+  const started = Date.now();
+  let current = 'starting';
+  let stepStarted = started;
+  const draw = (): void => {
+    const total = Math.round((Date.now() - started) / 1000);
+    const inStep = Math.round((Date.now() - stepStarted) / 1000);
+    const text = `training: ${current} (${inStep} s, ${total} s in all)`;
+    stream.write(`\r\x1b[K${text.slice(0, Math.max(20, (stream.columns || 80) - 1))}`);
+  };
+  const timer = setInterval(draw, 1000);
+  timer.unref();
+  return {
+    step: (text) => {
+      current = text;
+      stepStarted = Date.now();
+      draw();
+    },
+    stop: () => {
+      clearInterval(timer);
+      stream.write('\r\x1b[K');
+    },
+  };
 }
