@@ -12,10 +12,15 @@
  * one-hidden-layer head the same way; then bench/sklearn_baseline.py on the very same .f32 files:
  * LogisticRegressionCV, C by 5-fold CV over 0.01..100, on L2-normalised and on standardised rows.
  *
- * Fit times are wall-clock of the whole model selection + final fit (embedding excluded), single
- * process; on a shared machine they move with its load, accuracies do not.
+ * Fit times are wall-clock of the whole model selection + final fit (embedding excluded), on equal
+ * terms: the same number of threads on both sides (`--threads`, default every CPU: onnxruntime's
+ * intra-op threads for headstart, OMP/OpenBLAS/MKL threads for numpy and scikit-learn), and the
+ * same regularisation grid: headstart's linear head searches lambda = 1/(C * n) for scikit-learn's
+ * nine C values (its loss is the mean cross-entropy + lambda/2 |W|^2, scikit-learn's is
+ * C * sum + 1/2 |W|^2). On a shared machine times move with its load, accuracies do not.
  */
 import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,13 +56,16 @@ const { values: args } = parseArgs({
     'no-mlp': { type: 'boolean', default: false },
     'no-sklearn': { type: 'boolean', default: false },
     device: { type: 'string', default: 'cpu' },
-    /** onnxruntime intra-op threads of the training graphs (trainHead's `threads`); default onnxruntime's. */
-    threads: { type: 'string', default: '0' },
+    /** Threads on both sides: onnxruntime intra-op threads of the training graphs, numpy/scikit-learn BLAS threads. */
+    threads: { type: 'string', default: String(os.availableParallelism()) },
     json: { type: 'string' },
   },
 });
 const device = args.device === 'cuda' ? 'cuda' : 'cpu';
 const threads = Number(args.threads);
+/** scikit-learn's grid (bench/sklearn_baseline.py CS = logspace(-2, 2, 9)), as headstart lambdas for n rows. */
+const SKLEARN_CS = Array.from({ length: 9 }, (_, i) => 10 ** (-2 + i * 0.5));
+const lambdasMatching = (n: number): number[] => SKLEARN_CS.map((c) => 1 / (c * n));
 
 interface HeadResult {
   accuracy: number;
@@ -107,7 +115,8 @@ async function scoreHead(head: TrainedHead, test: EmbeddedSplit, backboneId: str
 async function runHead(train: EmbeddedSplit, test: EmbeddedSplit, backboneId: string, hidden: number): Promise<HeadResult> {
   const head = await trainHead(
     { embeddings: train.embeddings, dims: train.meta.dims, labels: train.labels, classNames: train.meta.classNames },
-    { hidden, device, threads },
+    // The linear head searches scikit-learn's grid; the hidden-layer head keeps its own (no counterpart).
+    { hidden, device, threads, ...(hidden === 0 ? { lambdas: lambdasMatching(train.meta.dims[0]) } : {}) },
   );
   const scored = await scoreHead(head, test, backboneId);
   return { ...scored, fitSeconds: head.timings.totalMs / 1000, lambda: head.lambda, cvAccuracy: head.metrics.accuracy };
@@ -125,7 +134,11 @@ async function sklearnBaseline(runs: DatasetRun[]): Promise<{ results: SklearnRe
   }));
   await writeFile(manifestPath, JSON.stringify(manifest, null, 1));
   const script = path.join(repoRoot, 'bench', 'sklearn_baseline.py');
-  const child = spawnSync('python3', [script, '--manifest', manifestPath, '--out', outPath], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const blasThreads = String(threads);
+  const child = spawnSync('python3', [script, '--manifest', manifestPath, '--out', outPath], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, OMP_NUM_THREADS: blasThreads, OPENBLAS_NUM_THREADS: blasThreads, MKL_NUM_THREADS: blasThreads },
+  });
   if (child.error) return { results: [], problem: `python3 could not be run (${child.error.message}); install Python 3 with: pip install scikit-learn numpy` };
   if (child.status === 3) return { results: [], problem: 'numpy or scikit-learn is missing; install with: pip install scikit-learn numpy' };
   if (child.status !== 0) return { results: [], problem: `bench/sklearn_baseline.py exited with status ${child.status}` };
