@@ -54,7 +54,8 @@ const STARTUP_TIMEOUT_MS = 60_000;
 function motoLaunch(port: number, threaded: boolean): { command: string; args: string[] } {
   const venvPython = path.join(repoDir(), '.venv-moto', 'bin', 'python');
   const launcher = path.join(repoDir(), 'test', 'helpers', 'moto_serial_server.py');
-  const python = existsSync(venvPython) ? venvPython : 'python3';
+  // HEADSTART_MOTO_PYTHON: another interpreter (the harness test points it at a missing one).
+  const python = process.env['HEADSTART_MOTO_PYTHON'] ?? (existsSync(venvPython) ? venvPython : 'python3');
   return { command: python, args: [launcher, '-H', '127.0.0.1', '-p', String(port), ...(threaded ? ['--threaded'] : [])] };
 }
 
@@ -98,7 +99,7 @@ async function startOnce(port: number, threaded: boolean): Promise<MotoServer> {
     child.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') {
         const missing = new Error(
-          'moto_server is not installed (neither .venv-moto/bin/moto_server nor one on PATH). `npm test` installs it (scripts/pretest.sh); or: pip install "moto[server]"',
+          'moto_server is not installed (no Python with moto: neither .venv-moto/bin/python nor python3 on PATH). `npm test` installs it (scripts/pretest.sh); or: pip install "moto[server]"',
           { cause: error },
         ) as Error & { code: string };
         missing.code = 'ENOENT';

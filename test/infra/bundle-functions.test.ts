@@ -114,6 +114,7 @@ describe('packaging', () => {
           PATH: process.env['PATH'] ?? '',
           PHOTO: photo,
           BUCKET: 'headstart-test',
+          TABLE: 'headstart-index-test',
           TRAIN_JOB_QUEUE: 'arn:aws:batch:us-east-1:123456789012:job-queue/test',
           TRAIN_JOB_DEFINITION: 'arn:aws:batch:us-east-1:123456789012:job-definition/test:1',
           HEADSTART_MODELS: path.join(copies[fn], 'models'),

@@ -508,7 +508,7 @@ describe('API', () => {
   let photo: Buffer;
 
   const cases = (): ApiCase[] => [
-    { input: 'JPEG bytes sent as text/plain', method: 'POST', path: '/datasets/bugs/predict', body: photo, contentType: 'text/plain', expected: '415 unsupported_media_type' },
+    { input: 'JPEG bytes sent as text/plain', method: 'POST', path: '/datasets/bugs/predict', body: photo, contentType: 'text/plain', expected: '400 binary_file' },
     { input: 'JPEG bytes with no content type', method: 'POST', path: '/datasets/bugs/predict', body: photo, expected: '415 unsupported_media_type' },
     { input: 'JSON {"image": "not base64!!"}', method: 'POST', path: '/datasets/bugs/predict', body: '{"image": "not base64!!"}', contentType: 'application/json', expected: '400 invalid_base64' },
     { input: 'JSON {"foo":1} sent as image/png', method: 'POST', path: '/datasets/bugs/predict', body: '{"foo":1}', contentType: 'image/png', expected: '400 not_an_image' },

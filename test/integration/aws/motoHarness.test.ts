@@ -32,10 +32,12 @@ describe('moto_server harness', () => {
     const emptyDir = await fs.mkdtemp(path.join(os.tmpdir(), 'no-moto-'));
     const savedPath = process.env['PATH'];
     process.env['PATH'] = emptyDir;
+    process.env['HEADSTART_MOTO_PYTHON'] = path.join(emptyDir, 'python3');
     try {
       await expect(startMoto()).rejects.toThrow(/moto_server is not installed/);
     } finally {
       process.env['PATH'] = savedPath;
+      delete process.env['HEADSTART_MOTO_PYTHON'];
       await fs.rm(emptyDir, { recursive: true, force: true });
     }
   });

@@ -48,8 +48,13 @@ describe('golden ImageNet top-1 on the shared photos', () => {
       ['dog.jpg', ['Samoyed']],
       ['motorcycle_left.png', ['moped']],
     ] as const)('%s -> %s', async (photo, expected) => {
-      const [top] = await backbone.classify(sharedPhoto(photo), 5);
-      expect(expected).toContain(top!.label);
+      const top = await backbone.classify(sharedPhoto(photo), 5);
+      // int8 kernels give different numbers on CPUs with and without VNNI (models/SOURCES.md): on
+      // some machines coffee.png's top two (espresso, consomme) tie exactly (seen with this
+      // commit's code and the previous one alike), so the expected class must be first or tied.
+      const tiedWithFirst = top.filter((c) => c.probability >= top[0]!.probability - 1e-6).map((c) => c.label);
+      if (name === 'mobilenetv2-12-int8') expect(tiedWithFirst.some((l) => (expected as readonly string[]).includes(l))).toBe(true);
+      else expect(expected).toContain(top[0]!.label);
     });
 
     it('rocket.jpg -> missile or projectile', async () => {
@@ -57,8 +62,10 @@ describe('golden ImageNet top-1 on the shared photos', () => {
       // A borderline photo. With torchvision's exact crop offset (round(79.5) = 80) the float32 file
       // puts "drilling platform" (0.26) just above "missile" (0.19); PIL + torchvision agree. A crop
       // one pixel to the left (offset 79) gives "missile" first. So: missile/projectile in the top 2.
-      expect(top.slice(0, 2).map((c) => c.label).some((l) => l === 'missile' || l === 'projectile')).toBe(true);
-      if (name === 'mobilenetv2-12-int8') expect(['missile', 'projectile']).toContain(top[0]!.label);
+      // int8 differs by CPU (VNNI or not): on some CPUs it puts missile first, on others third
+      // (drilling platform 0.42, space shuttle 0.14, missile 0.10), so int8 gets the top 3.
+      const within = name === 'mobilenetv2-12-int8' ? 3 : 2;
+      expect(top.slice(0, within).map((c) => c.label).some((l) => l === 'missile' || l === 'projectile')).toBe(true);
     });
 
     it('classify returns sorted probabilities that sum to at most 1', async () => {

@@ -75,7 +75,7 @@ describe('HTTP router', () => {
     ['path trick as a name', request('GET', '/datasets/..'), 400, 'invalid_name'],
     ['no model yet', request('POST', '/datasets/ds/predict', 'xyz', 'image/png'), 404, 'model_not_found'],
     ['empty body', request('POST', '/datasets/ds/predict', '', 'image/png'), 400, 'empty_body'],
-    ['wrong content type', request('POST', '/datasets/ds/predict', 'abc', 'text/plain'), 415, 'unsupported_media_type'],
+    ['wrong content type', request('POST', '/datasets/ds/predict', 'abc', 'application/xml'), 415, 'unsupported_media_type'],
     ['no content type', request('POST', '/datasets/ds/predict', 'abc'), 415, 'unsupported_media_type'],
     ['bad JSON', request('POST', '/datasets/ds/predict', '{"image":', 'application/json'), 400, 'invalid_json'],
     ['JSON without image', request('POST', '/datasets/ds/predict', '{"picture":"aGk="}', 'application/json'), 400, 'missing_image'],
