@@ -1,5 +1,5 @@
 /**
- * How the data plane grows with the dataset: `npx tsx bench/scale.ts [--n N]... [--adapter sqlite|dynamo]... [--train] [--json]`.
+ * How the data plane grows with the dataset: `npx tsx bench/scale.ts [--n N]... [--adapter sqlite|dynamo]... [--train] [--index-only] [--json]`.
  *
  * For each N it fills the dataset index and the embedding store with N synthetic records and
  * embeddings (1280-d, 100 labels) through the real adapters (SQLite + the folder store locally;
@@ -12,6 +12,8 @@
  * and, with --train (N <= 100,000), a full training run beside scikit-learn at equal threads and an
  * equal grid (bench/lib/trainBench.ts). Requests are counted at the adapter boundary: every S3 or
  * DynamoDB call (SDK middleware), every SQLite statement batch and every folder-store call.
+ *
+ * --index-only fills and measures the index alone (status and the train route), no embeddings.
  *
  * Defaults: SQLite at 10,000, 100,000 and 1,000,000 (at 1,000,000 only the index is filled:
  * 1M embeddings would be 5 GB of files, and a 5 GB matrix exceeds Node 20's 4 GiB typed-array
@@ -162,7 +164,7 @@ async function sqliteRow(n: number): Promise<Row> {
     const db = openHomeDatabase(homeDatabasePath(home));
     const index = new SqliteDatasetIndex(db);
     const store = new CountingStore(new FsObjectStore(path.join(home, 'bucket'), { fsync: false }));
-    const withEmbeddings = n <= 100_000;
+    const withEmbeddings = n <= 100_000 && !args.indexOnly;
     const fill = await timed(async () => {
       for (let start = 0; start < n; start += 5_000) await index.put(Array.from({ length: Math.min(5_000, n - start) }, (_, k) => entryOf(start + k)));
       if (withEmbeddings) {
@@ -201,7 +203,7 @@ async function sqliteRow(n: number): Promise<Row> {
   }
 }
 
-async function dynamoRow(n: number, endpoint: string): Promise<Row> {
+async function dynamoRow(n: number, endpoint: string, withEmbeddings: boolean): Promise<Row> {
   const dynamo = motoDynamoClient(endpoint);
   const s3 = motoS3Client(endpoint);
   const table = await createIndexTable(dynamo);
@@ -220,7 +222,7 @@ async function dynamoRow(n: number, endpoint: string): Promise<Row> {
     for (let start = 0; start < items.length; start += 25) {
       await dynamo.send(new BatchWriteItemCommand({ RequestItems: { [table]: items.slice(start, start + 25).map((Item) => ({ PutRequest: { Item } })) } }));
     }
-    await mapLimit(Array.from({ length: n }, (_, i) => i), 16, async (i) => {
+    if (withEmbeddings) await mapLimit(Array.from({ length: n }, (_, i) => i), 16, async (i) => {
       const v = vectorOf(i);
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: embeddingKey(BACKBONE, sha(i)), Body: new Uint8Array(v.buffer) }));
     });
@@ -230,25 +232,27 @@ async function dynamoRow(n: number, endpoint: string): Promise<Row> {
   const store = new S3ObjectStore(s3, bucket);
   const index = new DynamoDatasetIndex(dynamo, table);
   const jobs = new BatchJobRunner({ client: new FakeBatch().asClient(), jobQueue: 'q', jobDefinition: 'd', store, lock: new DynamoTrainingLock(dynamo, table) });
-  const row = await measureCommon({ store, index }, jobs, () => dynamoCount.n + s3Count.n, true);
+  const row = await measureCommon({ store, index }, jobs, () => dynamoCount.n + s3Count.n, withEmbeddings);
   return { n, adapter: 'dynamo', fillMs: fill.ms, ...row };
 }
 
-function parseArgs(argv: string[]): { ns: number[]; adapters: Adapter[]; train: boolean; json: boolean } {
+function parseArgs(argv: string[]): { ns: number[]; adapters: Adapter[]; train: boolean; json: boolean; indexOnly: boolean } {
   const ns: number[] = [];
   const adapters: Adapter[] = [];
   let train = false;
   let json = false;
+  let indexOnly = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--n') ns.push(Number(argv[++i]));
     else if (arg === '--adapter') adapters.push(argv[++i] as Adapter);
     else if (arg === '--train') train = true;
     else if (arg === '--json') json = true;
-    else throw new Error(`unknown argument ${arg}; usage: bench/scale.ts [--n N]... [--adapter sqlite|dynamo]... [--train] [--json]`);
+    else if (arg === '--index-only') indexOnly = true;
+    else throw new Error(`unknown argument ${arg}; usage: bench/scale.ts [--n N]... [--adapter sqlite|dynamo]... [--train] [--index-only] [--json]`);
   }
   for (const n of ns) if (!(Number.isInteger(n) && n >= LABELS * 2)) throw new Error(`--n must be an integer >= ${LABELS * 2}, got ${n}`);
-  return { ns, adapters: adapters.length > 0 ? adapters : ['sqlite', 'dynamo'], train, json };
+  return { ns, adapters: adapters.length > 0 ? adapters : ['sqlite', 'dynamo'], train, json, indexOnly };
 }
 
 const args = parseArgs(process.argv.slice(2));
@@ -279,7 +283,7 @@ if (args.adapters.includes('dynamo')) {
   // Threaded: the measured work makes no concurrent transactions, and seeding is many plain writes.
   const moto = await startMoto({ threaded: true });
   try {
-    for (const n of args.ns.length > 0 ? args.ns.filter((x) => x <= 100_000) : [10_000, 100_000]) emit(await dynamoRow(n, moto.endpoint));
+    for (const n of args.ns.length > 0 ? args.ns.filter((x) => x <= 100_000) : [10_000, 100_000]) emit(await dynamoRow(n, moto.endpoint, !args.indexOnly));
   } finally {
     await moto.stop();
   }

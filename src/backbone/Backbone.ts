@@ -55,7 +55,7 @@ export interface Classification {
 }
 
 /** Name of the output the session is asked for when embedding. */
-const ADDED_OUTPUT = 'embedding';
+export const ADDED_OUTPUT = 'embedding';
 
 function softmax(logits: Float32Array): Float64Array {
   let max = -Infinity;

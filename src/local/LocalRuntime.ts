@@ -30,7 +30,7 @@ import { defaultTextBackboneName } from '../text/resolveTextBackbone.js';
 import type { TextBackbone } from '../text/TextBackbone.js';
 import { encoderEmbedder, validatedTextEmbedder } from '../text/textEmbedders.js';
 import type { Predictor } from '../pipeline/predict.js';
-import type { TrainOptions } from '../pipeline/train.js';
+import type { TrainingBackbone, TrainOptions } from '../pipeline/train.js';
 import { datasetSegment } from '../dataset/keys.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
@@ -94,6 +94,16 @@ export class LocalRuntime {
     // onnxruntime and sharp load with the first backbone, so commands that read counters start fast.
     this.backboneLoading ??= (async () => (await import('../backbone/Backbone.js')).Backbone.load(this.config.backbone ?? (await defaultBackboneName())))();
     return this.backboneLoading;
+  }
+
+  /**
+   * The extraction backbone for training: the loaded one if this process has it, else one whose
+   * session loads only if training must embed something (its embeddings are normally all cached).
+   */
+  private async trainingBackbone(): Promise<TrainingBackbone> {
+    if (this.backboneLoading !== undefined) return this.backboneLoading;
+    const { DeferredBackbone } = await import('../backbone/DeferredBackbone.js');
+    return DeferredBackbone.resolve(this.config.backbone ?? (await defaultBackboneName()), { backbonesDir: this.backbonesDir }, () => this.backbone());
   }
 
   /** A backbone by catalogue (or registered) name: the extraction one, or another loaded once and kept. */
@@ -162,7 +172,7 @@ export class LocalRuntime {
     const { trainChoosingBackbone } = await import('../pipeline/trainChoosingBackbone.js');
     return trainChoosingBackbone(
       { store: this.store, index: this.index },
-      { extraction: () => this.backbone(), named: (name) => this.backboneNamed(name), location: { backbonesDir: this.backbonesDir } },
+      { extraction: () => this.trainingBackbone(), named: (name) => this.backboneNamed(name), location: { backbonesDir: this.backbonesDir } },
       dataset,
       { device: this.config.device, ...options },
     );
