@@ -57,6 +57,11 @@ export async function writeRegisteredBackbone(dir: string, spec: BackboneSpec): 
 
 /** Every registered spec in `dir` (none when it does not exist). A malformed file is an error, not skipped. */
 export async function readRegisteredBackbones(dir: string): Promise<BackboneSpec[]> {
+  return readRegisteredSpecs(dir, specSchema, 'backbone') as Promise<BackboneSpec[]>;
+}
+
+/** The `*.json` specs in `dir`, each checked by `schema`, sorted by file name; `kind` names them in errors. */
+export async function readRegisteredSpecs<T>(dir: string, schema: z.ZodType<T>, kind: string): Promise<T[]> {
   let entries: string[];
   try {
     entries = await readdir(dir);
@@ -64,16 +69,16 @@ export async function readRegisteredBackbones(dir: string): Promise<BackboneSpec
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
-  const specs: BackboneSpec[] = [];
+  const specs: T[] = [];
   for (const entry of entries.filter((e) => e.endsWith('.json')).sort()) {
     const file = path.join(dir, entry);
-    const parsed = specSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
+    const parsed = schema.safeParse(JSON.parse(await readFile(file, 'utf8')));
     if (!parsed.success) {
-      throw new HeadstartError(`registered backbone ${file} is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, 'invalid_backbone_entry', 500, {
+      throw new HeadstartError(`registered ${kind} ${file} is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, 'invalid_backbone_entry', 500, {
         context: { file },
       });
     }
-    specs.push(parsed.data as BackboneSpec);
+    specs.push(parsed.data);
   }
   return specs;
 }

@@ -4,12 +4,13 @@
  * and picks the text default. As for images, nothing is downloaded here: a missing file is one clear
  * error that says where we looked and how to get it.
  */
-import { access, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { access, mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { backboneId, DEFAULT_TEXT_BACKBONE, findTextCatalogueEntry, TEXT_CATALOGUE, type PinnedFile, type TextBackboneSpec } from '../backbone/catalogue.js';
 import { modelsDirectory } from '../backbone/resolveBackbone.js';
 import { sha256File } from '../backbone/sha256File.js';
+import { readRegisteredSpecs } from '../backbone/registeredBackbones.js';
 import { BackboneMissingError, HeadstartError, NotFoundError } from '../errors.js';
 
 export interface TextBackboneLocation {
@@ -53,26 +54,7 @@ export function textBackbonesDir(backbonesDir: string): string {
 
 export async function readRegisteredTextBackbones(backbonesDir: string | undefined): Promise<TextBackboneSpec[]> {
   if (!backbonesDir) return [];
-  const dir = textBackbonesDir(backbonesDir);
-  let entries: string[];
-  try {
-    entries = await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  const specs: TextBackboneSpec[] = [];
-  for (const entry of entries.filter((e) => e.endsWith('.json')).sort()) {
-    const file = path.join(dir, entry);
-    const parsed = textSpecSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
-    if (!parsed.success) {
-      throw new HeadstartError(`registered text backbone ${file} is malformed: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, 'invalid_backbone_entry', 500, {
-        context: { file },
-      });
-    }
-    specs.push(parsed.data as TextBackboneSpec);
-  }
-  return specs;
+  return readRegisteredSpecs(textBackbonesDir(backbonesDir), textSpecSchema, 'text backbone') as Promise<TextBackboneSpec[]>;
 }
 
 export async function writeRegisteredTextBackbone(backbonesDir: string, spec: TextBackboneSpec): Promise<string> {
