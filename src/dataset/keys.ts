@@ -73,21 +73,6 @@ export function packedPrefix(dataset: string, backboneId: string): string {
   return `packed/${validateName(dataset, 'dataset')}/${backboneId}/`;
 }
 
-/** Records are named by a hash of the object key so any Unicode key maps to a short, safe name. */
-export function recordKey(dataset: string, objectKey: string): string {
-  return `${recordsPrefix(dataset)}${sha256Hex(objectKey.normalize('NFC')).slice(0, 40)}.json`;
-}
-
-export function recordsPrefix(dataset: string): string {
-  return `records/${validateName(dataset, 'dataset')}/`;
-}
-
-/** Errors for keys under datasets/ whose dataset segment itself is unusable. */
-export function rejectedKey(objectKey: string): string {
-  return `records/_rejected/${sha256Hex(objectKey).slice(0, 40)}.json`;
-}
-export const REJECTED_PREFIX = 'records/_rejected/';
-
 export function modelsPrefix(dataset: string): string {
   return `models/${validateName(dataset, 'dataset')}/`;
 }

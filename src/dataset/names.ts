@@ -31,7 +31,7 @@ export function validateName(raw: string, kind: NameKind): string {
   const bytes = Buffer.byteLength(name, 'utf8');
   if (bytes > MAX_BYTES[kind]) fail(`is ${bytes} bytes long; the limit is ${MAX_BYTES[kind]}`);
   if (kind === 'file' && name.startsWith('.')) fail('is a hidden file');
-  // Names starting with '_' are reserved for headstart's own bookkeeping (records/_rejected/).
+  // Names starting with '_' are reserved for headstart's own bookkeeping.
   if (kind === 'dataset' && name.startsWith('_')) fail("starts with '_', which is reserved");
   if (kind === 'version' && !/^[A-Za-z0-9._-]+$/.test(name)) fail('is not a version id');
   return name;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidNameError } from '../../../src/errors.js';
 import { validateName } from '../../../src/dataset/names.js';
-import { datasetObjectKey, parseDatasetKey, recordKey } from '../../../src/dataset/keys.js';
+import { datasetObjectKey, parseDatasetKey } from '../../../src/dataset/keys.js';
 
 describe('validateName', () => {
   it.each(['ants', 'my set', 'Ameisen (groß)', 'муравьи', '蜜蜂', 'F.pergan.28(f).jpg', 'a+b%20c'])('accepts %j', (name) => {
@@ -40,10 +40,5 @@ describe('dataset keys', () => {
 
   it.each(['datasets/ds/file.jpg', 'datasets/ds/a/b/file.jpg', 'datasets/ds/../x.jpg', 'models/ds/a/b.jpg', 'datasets//a/b.jpg'])('refuses %j', (key) => {
     expect(() => parseDatasetKey(key)).toThrow(InvalidNameError);
-  });
-
-  it('names records by a hash of the key, so any Unicode key maps to a safe name', () => {
-    const key = recordKey('ds', 'datasets/ds/ярлык/файл с пробелом.jpg');
-    expect(key).toMatch(/^records\/ds\/[0-9a-f]{40}\.json$/);
   });
 });
