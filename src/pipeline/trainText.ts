@@ -6,6 +6,7 @@
  * Representation policy (the core's, so the local runtime and the Batch job agree): with no
  * pretrained text encoder installed, TF-IDF is used and the version says so and how to get one.
  */
+import { usableRows } from './usableRows.js';
 import { sha256Hex } from '../dataset/keys.js';
 import { TrainingDataError } from '../errors.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
@@ -68,20 +69,7 @@ async function entriesOf(index: DatasetIndex, dataset: string): Promise<IndexEnt
 export async function loadTextTrainingSet(plane: { store: ObjectStore; index: DatasetIndex }, dataset: string): Promise<TextTrainingSet> {
   const entries = (await entriesOf(plane.index, dataset)).filter((e) => e.sha256 !== undefined && e.label !== undefined);
   textModality(dataset, entries);
-  const excluded: ExcludedImage[] = [];
-  const labelsBySha = new Map<string, Set<string>>();
-  for (const e of entries) labelsBySha.set(e.sha256!, (labelsBySha.get(e.sha256!) ?? new Set()).add(e.label!));
-  const first = new Map<string, string>();
-  const usable: IndexEntry[] = [];
-  for (const e of entries) {
-    const labels = labelsBySha.get(e.sha256!)!;
-    if (labels.size > 1) excluded.push({ key: e.key, reason: `conflict: the same text is labelled ${[...labels].sort().map((l) => JSON.stringify(l)).join(' and ')}` });
-    else if (first.has(e.sha256!)) excluded.push({ key: e.key, reason: `duplicate: the same text as ${first.get(e.sha256!)}` });
-    else {
-      first.set(e.sha256!, e.key);
-      usable.push(e);
-    }
-  }
+  const { usable, excluded } = usableRows(entries as Array<IndexEntry & { sha256: string; label: string }>, 'text');
   const read = await mapLimit(usable, 16, async (e) => {
     const bytes = await plane.store.get(e.key);
     if (bytes === undefined || sha256Hex(bytes) !== e.sha256) return undefined;

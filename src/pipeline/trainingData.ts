@@ -14,6 +14,7 @@ import { isAccepted, type ObjectRecord } from '../dataset/records.js';
 import { EmbeddingCache } from '../embeddings/EmbeddingCache.js';
 import { PackedEmbeddings, type CompactionResult } from '../embeddings/PackedEmbeddings.js';
 import { collectEntries } from '../ports/DatasetIndex.js';
+import { usableRows } from './usableRows.js';
 import type { DataPlane } from './status.js';
 import type { ExcludedImage } from '../registry/ModelManifest.js';
 
@@ -41,27 +42,7 @@ export async function compactTrainingEmbeddings(plane: Pick<DataPlane, 'store' |
 export async function loadTrainingData(plane: Pick<DataPlane, 'store' | 'index'>, dataset: string, backboneId: string): Promise<TrainingData> {
   const { store } = plane;
   const records = (await collectEntries(plane.index, dataset, { state: 'embedded' })).filter(isAccepted);
-  const excluded: ExcludedImage[] = [];
-
-  const labelsBySha = new Map<string, Set<string>>();
-  for (const r of records) labelsBySha.set(r.sha256, (labelsBySha.get(r.sha256) ?? new Set()).add(r.label));
-
-  const firstKeyBySha = new Map<string, string>();
-  const usable: typeof records = [];
-  for (const r of records) {
-    const labels = labelsBySha.get(r.sha256) ?? new Set();
-    if (labels.size > 1) {
-      excluded.push({ key: r.key, reason: `conflict: the same image is labelled ${[...labels].sort().map((l) => JSON.stringify(l)).join(' and ')}` });
-      continue;
-    }
-    const first = firstKeyBySha.get(r.sha256);
-    if (first !== undefined) {
-      excluded.push({ key: r.key, reason: `duplicate: byte-identical to ${first}` });
-      continue;
-    }
-    firstKeyBySha.set(r.sha256, r.key);
-    usable.push(r);
-  }
+  const { usable, excluded } = usableRows(records, 'image');
 
   // Vectors: packed shards first, straight into the matrix; the per-image cache for the rest.
   const packed = new PackedEmbeddings(store, dataset, backboneId);
