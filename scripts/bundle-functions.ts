@@ -6,7 +6,11 @@
  *   node_modules/...          the native packages kept external (onnxruntime-node, sharp) and their
  *                             runtime dependencies, pruned to linux-x64 glibc binaries
  *   models/                   the backbone file (sha256-verified against src/backbone/catalogue.ts)
- *                             and its class names when present (HEADSTART_MODELS=/var/task/models)
+ *                             and its class names when present (HEADSTART_MODELS=/var/task/models);
+ *                             with a text backbone (`-c textBackbone=<name>`), also its encoder and
+ *                             tokenizer.json, both sha256-verified, at the paths the entry names
+ *   backbones/text/<name>.json  a registered text backbone's entry, its files made relative to
+ *                             models/ (HEADSTART_BACKBONES=/var/task/backbones); catalogue ones need none
  *
  * Why a script run before synth and not `Code.fromAsset(..., { bundling })`: the CDK app awaits
  * this before it builds the stack (infra/bin/app.ts), so `cdk synth` needs no Docker daemon and no
@@ -19,7 +23,7 @@
  * Assets are cached by content hash under .headstart/bundles/: the hash covers the bundled code,
  * every copied file and the model, so an unchanged tree reuses the folder and synth is stable.
  *
- * Usage: npx tsx scripts/bundle-functions.ts [--out <dir>] [--backbone <id>]
+ * Usage: npx tsx scripts/bundle-functions.ts [--out <dir>] [--backbone <id>] [--text-backbone <name>]
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -27,13 +31,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, version as esbuildVersion } from 'esbuild';
 import { NATIVE_PACKAGES, nodeBuildOptions } from './esbuildOptions.js';
-import { DEFAULT_BACKBONE, findCatalogueEntry, type BackboneSpec } from '../src/backbone/catalogue.js';
+import { DEFAULT_BACKBONE, findCatalogueEntry, findTextCatalogueEntry, TEXT_CATALOGUE, type BackboneSpec, type TextBackboneSpec } from '../src/backbone/catalogue.js';
+import { localConfig } from '../src/config.js';
+import { BackboneMissingError } from '../src/errors.js';
+import { findTextSpec, resolveTextBackbone, textBackbonesDir } from '../src/text/resolveTextBackbone.js';
 
 export const LAMBDA_FUNCTIONS = ['extract', 'infer'] as const;
 export type LambdaFunctionName = (typeof LAMBDA_FUNCTIONS)[number];
 
 /** The models folder inside the asset (infra/lib/constructs/pipeline-function.ts LAMBDA_MODELS_DIR points there). */
 export const ASSET_MODELS_DIR = 'models';
+/** Registered backbone entries inside the asset (infra/lib/constructs/pipeline-function.ts LAMBDA_BACKBONES_DIR points there). */
+export const ASSET_BACKBONES_DIR = 'backbones';
 export const HANDLER_FILE = 'index.mjs';
 
 /** Lambda's limit on the unzipped size of a function and its layers: 250 MB. */
@@ -98,6 +107,10 @@ export interface BundleOptions {
   backbone?: string;
   /** A folder holding the backbone file. Default: see {@link resolveModelsDir}. */
   modelsDir?: string;
+  /** A text encoder to ship too: a TEXT_CATALOGUE name or one registered with `headstart backbone add --text`. Default: none (texts take the TF-IDF path). */
+  textBackbone?: string;
+  /** Where to find it; see {@link locateTextBackbone}. */
+  textLocation?: TextBackboneSearch;
   /** Which functions to package. Default: all. */
   functions?: readonly LambdaFunctionName[];
   log?: (line: string) => void;
@@ -115,6 +128,17 @@ export interface FunctionBundle {
   parts: { code: number; nodeModules: number; models: number };
   /** Whether this run built the folder (false: reused from the cache). */
   built: boolean;
+  /** The text encoder in the asset, when one was asked for. */
+  textBackbone?: ShippedTextBackbone;
+}
+
+/** What the stack needs to know about the text encoder an asset carries. */
+export interface ShippedTextBackbone {
+  name: string;
+  /** name@sha, the id its embeddings and heads record. */
+  id: string;
+  /** Registered (its entry ships under backbones/) rather than a catalogue entry. */
+  registered: boolean;
 }
 
 export interface LocatedBackbone {
@@ -216,11 +240,65 @@ export function stageModels(options: Pick<BundleOptions, 'repoRoot' | 'outDir' |
   return { dir, hash, backbone, bytes: files.reduce((sum, f) => sum + f.bytes, 0) };
 }
 
-/** One file to place in the asset: where it comes from and where it goes (relative, '/'-separated). */
-interface AssetFile {
-  from: string;
-  to: string;
-  bytes: number;
+/** One file to place in the asset: where it comes from (a file, or bytes made here) and where it goes (relative, '/'-separated). */
+type AssetFile = { to: string; bytes: number } & ({ from: string } | { content: Uint8Array });
+
+/** Where {@link locateTextBackbone} looks. */
+export interface TextBackboneSearch {
+  /** The folder with catalogue text files. Default: the first of {@link modelsDirCandidates} that holds both. */
+  modelsDir?: string;
+  /** Registered backbones, as the CLI keeps them. Default: <HEADSTART_HOME>/backbones. */
+  backbonesDir?: string;
+}
+
+export interface LocatedTextBackbone {
+  shipped: ShippedTextBackbone;
+  /** The encoder and tokenizer.json (sha256-verified), and for a registered one its rewritten entry. */
+  files: AssetFile[];
+}
+
+/**
+ * Finds a text backbone's two files and proves them the pinned ones (sha256, through the same
+ * resolveTextBackbone the functions load it with), and says where they go in the asset: a
+ * catalogue entry's files at the relative paths it names under models/; a registered one's (whose
+ * entry holds absolute paths on this machine) under models/text/<name>/, with a copy of its entry
+ * that names them there. The id stays the same: it hashes the files' contents, not their places.
+ */
+export async function locateTextBackbone(repoRoot: string, name: string, search: TextBackboneSearch = {}): Promise<LocatedTextBackbone> {
+  const backbonesDir = path.resolve(search.backbonesDir ?? path.join(localConfig().home, 'backbones'));
+  const spec = await findTextSpec(name, { backbonesDir });
+  if (!spec) {
+    throw new PackagingError(
+      `unknown text backbone ${JSON.stringify(name)} (context textBackbone): not in src/backbone/catalogue.ts (${TEXT_CATALOGUE.map((s) => s.name).join(', ')}) ` +
+        `and not registered in ${textBackbonesDir(backbonesDir)} (headstart backbone add --text; HEADSTART_HOME sets where)`,
+      { name, backbonesDir },
+    );
+  }
+  const registered = findTextCatalogueEntry(name) === undefined;
+  const candidates = search.modelsDir ? [path.resolve(search.modelsDir)] : modelsDirCandidates(repoRoot);
+  const holdsBoth = (dir: string): boolean => [spec.model.file, spec.tokenizer.file].every((f) => fs.existsSync(path.resolve(dir, f)));
+  const modelsDir = candidates.find(holdsBoth) ?? (candidates[0] as string);
+  let resolved;
+  try {
+    resolved = await resolveTextBackbone(spec, { modelsDir });
+  } catch (error) {
+    // Its message names the missing (or different) file and how to get it; add where else we looked.
+    if (error instanceof BackboneMissingError) throw new PackagingError(`${error.message} Looked in ${candidates.join(', ')}.`, { name, candidates });
+    throw error;
+  }
+  const place = (file: string, fallback: string): string => (registered ? `text/${name}/${fallback}` : toPosix(path.normalize(file)));
+  const modelTo = place(spec.model.file, path.basename(resolved.modelPath));
+  const tokenizerTo = place(spec.tokenizer.file, 'tokenizer.json');
+  const files: AssetFile[] = [
+    { from: resolved.modelPath, to: `${ASSET_MODELS_DIR}/${modelTo}`, bytes: fs.statSync(resolved.modelPath).size },
+    { from: resolved.tokenizerPath, to: `${ASSET_MODELS_DIR}/${tokenizerTo}`, bytes: fs.statSync(resolved.tokenizerPath).size },
+  ];
+  if (registered) {
+    const shippedSpec: TextBackboneSpec = { ...spec, model: { ...spec.model, file: modelTo }, tokenizer: { ...spec.tokenizer, file: tokenizerTo } };
+    const content = new TextEncoder().encode(`${JSON.stringify(shippedSpec, null, 2)}\n`);
+    files.push({ content, to: `${ASSET_BACKBONES_DIR}/text/${name}.json`, bytes: content.byteLength });
+  }
+  return { shipped: { name, id: resolved.id, registered }, files };
 }
 
 /**
@@ -323,7 +401,8 @@ export async function bundleFunctions(options: BundleOptions = {}): Promise<Reco
   const nativeFiles = nativeRuntimeFiles(repoRoot);
   const nativeHash = hashFiles(nativeFiles);
   const nodeModulesBytes = nativeFiles.reduce((sum, f) => sum + f.bytes, 0);
-  const models = modelFiles(backbone);
+  const text = options.textBackbone === undefined ? undefined : await locateTextBackbone(repoRoot, options.textBackbone, options.textLocation);
+  const models = [...modelFiles(backbone), ...(text?.files ?? [])];
   const modelsHash = hashFiles(models);
   const modelsBytes = models.reduce((sum, f) => sum + f.bytes, 0);
 
@@ -349,6 +428,7 @@ export async function bundleFunctions(options: BundleOptions = {}): Promise<Reco
       bytes: code.byteLength + nodeModulesBytes + modelsBytes,
       parts: { code: code.byteLength, nodeModules: nodeModulesBytes, models: modelsBytes },
       built,
+      ...(text ? { textBackbone: text.shipped } : {}),
     };
     if (bundle.bytes >= LAMBDA_UNZIPPED_LIMIT_BYTES) {
       throw new PackagingError(
@@ -358,7 +438,7 @@ export async function bundleFunctions(options: BundleOptions = {}): Promise<Reco
     }
     log(
       `${fn}: ${formatMiB(bundle.bytes)} unzipped (code ${formatMiB(bundle.parts.code)}, node_modules ${formatMiB(nodeModulesBytes)}, ` +
-        `models ${formatMiB(modelsBytes)}) ${built ? 'built' : 'cached'} at ${path.relative(repoRoot, dir)}`,
+        `models ${formatMiB(modelsBytes)}${text ? `, text encoder ${text.shipped.id}` : ''}) ${built ? 'built' : 'cached'} at ${path.relative(repoRoot, dir)}`,
     );
     bundles[fn] = bundle;
     pruneOldAssets(outDir, fn, dir);
@@ -376,7 +456,8 @@ function writeAsset(dir: string, files: readonly AssetFile[], code?: Uint8Array)
     for (const f of files) {
       const target = path.join(tmp, ...f.to.split('/'));
       fs.mkdirSync(path.dirname(target), { recursive: true });
-      fs.copyFileSync(f.from, target);
+      if ('content' in f) fs.writeFileSync(target, f.content);
+      else fs.copyFileSync(f.from, target);
     }
     try {
       fs.renameSync(tmp, dir);
@@ -421,7 +502,7 @@ export function listFiles(root: string): string[] {
 
 function hashFiles(files: readonly AssetFile[]): string {
   const h = createHash('sha256');
-  for (const f of files) h.update(`${f.to}\0${sha256File(f.from)}\n`);
+  for (const f of files) h.update(`${f.to}\0${'content' in f ? sha256Of(f.content) : sha256File(f.from)}\n`);
   return h.digest('hex');
 }
 
@@ -462,8 +543,9 @@ async function main(argv: readonly string[]): Promise<void> {
   };
   const outDir = arg('--out');
   const backbone = arg('--backbone');
+  const textBackbone = arg('--text-backbone');
   const options = { ...(outDir ? { outDir } : {}), ...(backbone ? { backbone } : {}) };
-  await bundleFunctions({ ...options, log: (line) => console.log(line) });
+  await bundleFunctions({ ...options, ...(textBackbone ? { textBackbone } : {}), log: (line) => console.log(line) });
   const models = stageModels(options);
   console.log(`trainer models context: ${formatMiB(models.bytes)} at ${path.relative(process.cwd(), models.dir)}`);
 }

@@ -19,11 +19,14 @@ import { PipelineStack } from '../lib/pipeline-stack.js';
 
 const app = new App();
 const repoRoot = defaultRepoRoot();
-const { backbone } = pipelineConfig(app.node);
+const { backbone, textBackbone } = pipelineConfig(app.node);
 const models = stageModels({ repoRoot, backbone });
 const bundles = await bundleFunctions({
   repoRoot,
   backbone,
+  // -c textBackbone=<name>: the encoder and tokenizer.json ship in both functions (a missing file
+  // fails synth here, naming it and how to get it); without it the functions carry none.
+  ...(textBackbone ? { textBackbone } : {}),
   // The folder stageModels took the backbone from, not its staged copy: a copy has another path
   // and mtime, so the 14 MB model would be hashed a second time for the same content.
   modelsDir: path.dirname(models.backbone.path),

@@ -9,6 +9,11 @@
  *   spot               true: the GPU compute environment uses Spot instances
  *   maxVcpus           the compute environment's ceiling (default 16)
  *   backbone           default DEFAULT_BACKBONE of src/backbone/catalogue.ts (mobilenetv2-12-fp32-embed)
+ *   textBackbone       a text encoder shipped in the extract and infer functions (encoder .onnx and
+ *                      tokenizer.json, sha256-checked at packaging and at load): a TEXT_CATALOGUE name
+ *                      (minilm-l6-v2 after `npm run fetch-models -- minilm-l6-v2`; tiny-bert-random for
+ *                      tests) or a name registered with `headstart backbone add --text` in HEADSTART_HOME.
+ *                      Absent (default): no encoder, texts take the TF-IDF path
  *   logLevel           Powertools LOG_LEVEL (default INFO)
  *   throttleRate       API steady-state requests per second (default 20)
  *   throttleBurst      API burst (default 40)
@@ -32,6 +37,7 @@ export interface PipelineConfig {
   spot: boolean;
   maxVcpus: number;
   backbone: string;
+  textBackbone: string | undefined;
   logLevel: string;
   throttle: { rateLimit: number; burstLimit: number };
   extractMemoryMb: number;
@@ -67,6 +73,7 @@ export function pipelineConfig(node: Node): PipelineConfig {
     spot: flag(raw, 'spot'),
     maxVcpus: integer(raw, 'maxVcpus', 16, 4, 1024),
     backbone: optionalString(raw, 'backbone') ?? DEFAULT_BACKBONE,
+    textBackbone: optionalString(raw, 'textBackbone'),
     logLevel,
     throttle: { rateLimit: integer(raw, 'throttleRate', 20, 1, 10_000), burstLimit: integer(raw, 'throttleBurst', 40, 1, 5_000) },
     extractMemoryMb: integer(raw, 'extractMemoryMb', 1769, 1024, 10_240),

@@ -4,7 +4,7 @@
  */
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { pipelineConfig } from './config.js';
+import { ConfigError, pipelineConfig } from './config.js';
 import { Extraction } from './constructs/extraction.js';
 import type { FunctionAsset } from './constructs/pipeline-function.js';
 import { Serving } from './constructs/serving.js';
@@ -20,6 +20,7 @@ export class PipelineStack extends Stack {
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
     super(scope, id, props);
     const config = pipelineConfig(this.node);
+    requireTextBackboneShipped(config.textBackbone, props.functionAssets);
     const common = { backbone: config.backbone, logLevel: config.logLevel, destroyOnRemoval: config.destroyOnRemoval };
 
     const storage = new Storage(this, 'Storage', { bucketNamePrefix: config.bucketNamePrefix, destroyOnRemoval: config.destroyOnRemoval });
@@ -43,5 +44,22 @@ export class PipelineStack extends Stack {
     new CfnOutput(this, 'ExtractDeadLetterQueueUrl', { value: extraction.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'TrainJobQueueArn', { value: training.jobQueue.jobQueueArn });
     new CfnOutput(this, 'TrainJobDefinitionArn', { value: training.jobDefinition.jobDefinitionArn });
+  }
+}
+
+/**
+ * The functions' TEXT_BACKBONE comes from what their assets carry, so an asset packaged for another
+ * context (no encoder, or another one) must not be deployed under this one: infra/bin/app.ts
+ * packages with the same context; anything else is a synth error, not a function that fails later.
+ */
+function requireTextBackboneShipped(textBackbone: string | undefined, assets: Record<string, FunctionAsset>): void {
+  for (const [fn, asset] of Object.entries(assets)) {
+    const shipped = asset.textBackbone?.name;
+    if (shipped === textBackbone) continue;
+    throw new ConfigError(
+      'textBackbone',
+      `${textBackbone === undefined ? 'not set' : JSON.stringify(textBackbone)}, but the ${fn} function's asset carries ` +
+        `${shipped === undefined ? 'no text backbone' : `text backbone ${JSON.stringify(shipped)}`}; package the functions with the same context (scripts/bundle-functions.ts textBackbone)`,
+    );
   }
 }

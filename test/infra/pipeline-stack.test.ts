@@ -277,6 +277,36 @@ describe('functions', () => {
     }
   });
 
+  it('carry no text encoder without context textBackbone: no TEXT_BACKBONE, texts take the TF-IDF path', () => {
+    for (const fn of Object.values(fns())) {
+      expect(fn.Environment.Variables.TEXT_BACKBONE).toBeUndefined();
+      expect(fn.Environment.Variables.HEADSTART_BACKBONES).toBeUndefined();
+    }
+  });
+
+  it('with context textBackbone, tell extract and infer the encoder their assets carry (files under HEADSTART_MODELS)', () => {
+    const text = synth({ textBackbone: 'minilm-l6-v2' }).template;
+    const functions = Object.values(text.findResources('AWS::Lambda::Function')).filter((f) => /^headstart (extract|infer)/.test(f.Properties.Description));
+    expect(functions).toHaveLength(2);
+    for (const fn of functions) {
+      expect(fn.Properties.Environment.Variables).toMatchObject({ TEXT_BACKBONE: 'minilm-l6-v2', HEADSTART_MODELS: '/var/task/models', BACKBONE: 'mobilenetv2-12-fp32-embed' });
+      // A catalogue encoder is found by name; only a registered one needs its shipped entry.
+      expect(fn.Properties.Environment.Variables.HEADSTART_BACKBONES).toBeUndefined();
+    }
+    const registered = synth({ textBackbone: 'my-encoder' }).template;
+    for (const prefix of ['ExtractionExtractFunction', 'ServingInferFunction']) {
+      expect(only(registered, 'AWS::Lambda::Function', prefix).resource.Properties.Environment.Variables).toMatchObject({ TEXT_BACKBONE: 'my-encoder', HEADSTART_BACKBONES: '/var/task/backbones' });
+    }
+  });
+
+  it('refuses function assets packaged for another text backbone than context textBackbone names', () => {
+    expect(() => buildStack({ context: { textBackbone: 'minilm-l6-v2' }, assetTextBackbone: null })).toThrow(
+      /context textBackbone: "minilm-l6-v2", but the extract function's asset carries no text backbone/,
+    );
+    expect(() => buildStack({ assetTextBackbone: { name: 'minilm-l6-v2', registered: false } })).toThrow(/context textBackbone: not set, but the extract function's asset carries text backbone "minilm-l6-v2"/);
+    expect(() => buildStack({ context: { textBackbone: 'minilm-l6-v2' }, assetTextBackbone: { name: 'tiny-bert-random', registered: false } })).toThrow(/carries text backbone "tiny-bert-random"/);
+  });
+
   it('give infer the training job queue and job definition', () => {
     const vars = fns().infer.Environment.Variables;
     expect(vars.TRAIN_JOB_QUEUE).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^TrainingJobQueue/), 'JobQueueArn'] });
@@ -575,6 +605,7 @@ describe('cdk-nag AwsSolutions', () => {
   it.each([
     ['defaults', {}],
     ['jwt + spot + destroy + bucket prefix', ALL_FLAGS],
+    ['a text backbone', { textBackbone: 'minilm-l6-v2' }],
   ])('finds no unacknowledged error or warning (%s)', (_name, context) => {
     const { stack } = synth(context);
     const report = new AwsSolutionsChecks().validateScope(stack);

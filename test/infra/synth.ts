@@ -7,7 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { App, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import type { FunctionAsset } from '../../infra/lib/constructs/pipeline-function.js';
 import { PipelineStack } from '../../infra/lib/pipeline-stack.js';
+import { findTextCatalogueEntry } from '../../src/backbone/catalogue.js';
 import { repoDir } from '../helpers/shared.js';
 
 export function cdkJsonContext(): Record<string, unknown> {
@@ -53,6 +55,17 @@ export interface SynthOptions {
   builtinValidation?: boolean;
   /** The trainer image's models folder; default the fixture folder. */
   modelsDir?: string;
+  /**
+   * The text encoder the fixture assets say they carry; default what context textBackbone names,
+   * as infra/bin/app.ts packages them (a name outside the catalogue counts as a registered one).
+   */
+  assetTextBackbone?: FunctionAsset['textBackbone'] | null;
+}
+
+function fixtureTextBackbone(options: SynthOptions): FunctionAsset['textBackbone'] {
+  if (options.assetTextBackbone !== undefined) return options.assetTextBackbone ?? undefined;
+  const name = options.context?.['textBackbone'];
+  return typeof name === 'string' ? { name, registered: findTextCatalogueEntry(name) === undefined } : undefined;
 }
 
 export function buildStack(options: SynthOptions = {}): { app: App; stack: PipelineStack } {
@@ -62,8 +75,10 @@ export function buildStack(options: SynthOptions = {}): { app: App; stack: Pipel
     context: { ...cdkJsonContext(), 'aws:cdk:disable-asset-staging': true, ...options.context },
     builtinCloudFormationValidation: options.builtinValidation ?? false,
   });
+  const text = fixtureTextBackbone(options);
+  const withText = text ? { textBackbone: text } : {};
   const stack = new PipelineStack(app, 'Headstart', {
-    functionAssets: { extract: { dir: assets.extract, hash: 'a'.repeat(64) }, infer: { dir: assets.infer, hash: 'b'.repeat(64) } },
+    functionAssets: { extract: { dir: assets.extract, hash: 'a'.repeat(64), ...withText }, infer: { dir: assets.infer, hash: 'b'.repeat(64), ...withText } },
     trainerImage: { repoRoot: repoDir(), modelsDir: options.modelsDir ?? assets.models, modelsHash: 'c'.repeat(64) },
   });
   return { app, stack };

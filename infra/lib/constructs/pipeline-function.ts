@@ -16,10 +16,21 @@ import { pipelineLogGroup } from './log-group.js';
 export interface FunctionAsset {
   dir: string;
   hash: string;
+  /** The text encoder the folder carries (`-c textBackbone`); its name goes to the function's TEXT_BACKBONE. */
+  textBackbone?: { name: string; registered: boolean };
 }
 
 /** Where the asset's models/ folder is in the Lambda sandbox (the asset unpacks to /var/task). */
 export const LAMBDA_MODELS_DIR = '/var/task/models';
+/** Where a registered text backbone's entry is (the asset's backbones/ folder, scripts/bundle-functions.ts ASSET_BACKBONES_DIR). */
+export const LAMBDA_BACKBONES_DIR = '/var/task/backbones';
+
+/** The variables that tell a function which text encoder its asset carries; none without one (the TF-IDF path). */
+export function textBackboneEnvironment(asset: FunctionAsset): Record<string, string> {
+  const text = asset.textBackbone;
+  if (!text) return {};
+  return { TEXT_BACKBONE: text.name, ...(text.registered ? { HEADSTART_BACKBONES: LAMBDA_BACKBONES_DIR } : {}) };
+}
 
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_22_X;
 
@@ -66,6 +77,7 @@ export class PipelineFunction extends Construct {
         LOG_LEVEL: props.logLevel,
         BACKBONE: props.backbone,
         HEADSTART_MODELS: LAMBDA_MODELS_DIR,
+        ...textBackboneEnvironment(props.asset),
         ...props.environment,
       },
     });

@@ -1,7 +1,9 @@
 /**
  * Wiring for the AWS edges from their environment (set by the CDK stack): the bucket, the backbone
  * and the training job queue. Clients and the backbone are created once per container and reused
- * by every invocation; the backbone file ships in the function's asset (HEADSTART_MODELS).
+ * by every invocation; the backbone file ships in the function's asset (HEADSTART_MODELS), and so
+ * does the text encoder when the stack was deployed with `-c textBackbone=<name>` (TEXT_BACKBONE;
+ * HEADSTART_BACKBONES holds its entry when it is a registered one, not a catalogue one).
  */
 import { BatchClient } from '@aws-sdk/client-batch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -17,6 +19,10 @@ import { S3UploadTarget } from '../../adapters/aws/S3UploadTarget.js';
 import { Backbone } from '../../backbone/Backbone.js';
 import { DEFAULT_BACKBONE } from '../../backbone/catalogue.js';
 import type { Device } from '../../backend/onnx.js';
+import type { Embedder } from '../../pipeline/extract.js';
+import type { TextBackboneLocation } from '../../text/resolveTextBackbone.js';
+import { TextBackbone } from '../../text/TextBackbone.js';
+import { encoderEmbedder, validatedTextEmbedder } from '../../text/textEmbedders.js';
 
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const value = env[name];
@@ -48,17 +54,48 @@ export function trainingLock(env: NodeJS.ProcessEnv = process.env): DynamoTraini
   return new DynamoTrainingLock(traced(new DynamoDBClient({})), requireEnv('TABLE', env));
 }
 
-/** Loads the configured backbone on first use; later calls share the same instance. */
-export function lazyBackbone(env: NodeJS.ProcessEnv = process.env, device: Device = 'cpu'): () => Promise<Backbone> {
-  let loading: Promise<Backbone> | undefined;
+/**
+ * Runs `load` on the first call and shares its promise with every later one; a failed load (say,
+ * a missing file) is forgotten, so the next invocation tries again instead of failing forever.
+ */
+export function loadOnce<T>(load: () => Promise<T>): () => Promise<T> {
+  let loading: Promise<T> | undefined;
   return () => {
     if (loading === undefined) {
-      loading = Backbone.load(env['BACKBONE'] ?? DEFAULT_BACKBONE, { device });
-      // A failed load (say, a missing file) is retried on the next invocation, not cached forever.
+      loading = load();
       loading.catch(() => (loading = undefined));
     }
     return loading;
   };
+}
+
+/** Loads the configured backbone on first use; later calls share the same instance. */
+export function lazyBackbone(env: NodeJS.ProcessEnv = process.env, device: Device = 'cpu'): () => Promise<Backbone> {
+  return loadOnce(() => Backbone.load(env['BACKBONE'] ?? DEFAULT_BACKBONE, { device }));
+}
+
+/** The text encoder the stack shipped (TEXT_BACKBONE), or undefined: texts then take the TF-IDF path. */
+export function configuredTextBackbone(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env['TEXT_BACKBONE'] || undefined;
+}
+
+/** Where the shipped text encoder's files (HEADSTART_MODELS) and, for a registered one, its entry (HEADSTART_BACKBONES) are. */
+export function textBackboneLocation(env: NodeJS.ProcessEnv = process.env): TextBackboneLocation {
+  return {
+    ...(env['HEADSTART_MODELS'] ? { modelsDir: env['HEADSTART_MODELS'] } : {}),
+    ...(env['HEADSTART_BACKBONES'] ? { backbonesDir: env['HEADSTART_BACKBONES'] } : {}),
+  };
+}
+
+/**
+ * What `.txt` objects are extracted with: the shipped encoder (both files sha256-checked when it
+ * loads, as locally), loaded on first use and shared; without one, validation only, as the TF-IDF
+ * representation needs.
+ */
+export function lazyTextEmbedder(env: NodeJS.ProcessEnv = process.env, device: Device = 'cpu'): () => Promise<Embedder> {
+  const name = configuredTextBackbone(env);
+  if (name === undefined) return async () => validatedTextEmbedder;
+  return loadOnce(() => TextBackbone.load(name, { ...textBackboneLocation(env), device }).then(encoderEmbedder));
 }
 
 export function logger(serviceName: string): Logger {
