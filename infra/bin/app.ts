@@ -13,14 +13,31 @@
 import path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { bundleFunctions, defaultRepoRoot, stageModels } from '../../scripts/bundle-functions.js';
-import { pipelineConfig } from '../lib/config.js';
+import { bundleFunctions, defaultRepoRoot, PackagingError, stageModels } from '../../scripts/bundle-functions.js';
+import { ConfigError, pipelineConfig } from '../lib/config.js';
 import { PipelineStack } from '../lib/pipeline-stack.js';
+
+/** A packaging or context problem is the user's to fix: its message alone (it names the file or key and the fix), not a stack trace. */
+function failSynth(error: unknown): never {
+  if (error instanceof PackagingError || error instanceof ConfigError) {
+    process.stderr.write(`synth failed: ${error.message}\n`);
+    process.exit(1);
+  }
+  throw error;
+}
+
+function orFailSynth<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (error) {
+    return failSynth(error);
+  }
+}
 
 const app = new App();
 const repoRoot = defaultRepoRoot();
-const { backbone, textBackbone } = pipelineConfig(app.node);
-const models = stageModels({ repoRoot, backbone });
+const { backbone, textBackbone } = orFailSynth(() => pipelineConfig(app.node));
+const models = orFailSynth(() => stageModels({ repoRoot, backbone }));
 const bundles = await bundleFunctions({
   repoRoot,
   backbone,
@@ -31,12 +48,15 @@ const bundles = await bundleFunctions({
   // and mtime, so the 14 MB model would be hashed a second time for the same content.
   modelsDir: path.dirname(models.backbone.path),
   log: (line) => process.stderr.write(`[bundle] ${line}\n`),
-});
+}).catch(failSynth);
 
-new PipelineStack(app, 'Headstart', {
-  description: 'headstart: image classifiers from a few labelled images (S3 -> SQS -> Lambda, Batch GPU trainer, HTTP API)',
-  functionAssets: { extract: bundles.extract, infer: bundles.infer },
-  trainerImage: { repoRoot, modelsDir: models.dir, modelsHash: models.hash },
-});
+orFailSynth(
+  () =>
+    new PipelineStack(app, 'Headstart', {
+      description: 'headstart: image classifiers from a few labelled images (S3 -> SQS -> Lambda, Batch GPU trainer, HTTP API)',
+      functionAssets: { extract: bundles.extract, infer: bundles.infer },
+      trainerImage: { repoRoot, modelsDir: models.dir, modelsHash: models.hash },
+    }),
+);
 
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
