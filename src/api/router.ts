@@ -53,8 +53,8 @@ export interface ApiContext extends DataPlane {
   jobs: JobRunner;
   /** Loaded lazily: routes that do not predict never pay for the backbone. */
   predictor: () => Promise<Predictor>;
-  /** Serves text versions; one per store when absent. */
-  textPredictor?: () => TextPredictor;
+  /** Serves text versions (the local runtime's knows its registered encoders); one per store when absent. */
+  textPredictor?: () => TextPredictor | Promise<TextPredictor>;
   /** Bodies larger than this get a 413 (API Gateway's own limit is 10 MB). */
   maxBodyBytes?: number;
   /** Called with unexpected errors (the 500s), for the edge's logger. */
@@ -146,8 +146,9 @@ const routes: Route[] = [
 const textPredictors = new WeakMap<ObjectStore, TextPredictor>();
 
 async function predictTextRoute(ds: string, text: string, context: ApiContext): Promise<HttpResponse> {
-  const predictor = context.textPredictor?.() ?? textPredictors.get(context.store) ?? new TextPredictor(context.store);
-  textPredictors.set(context.store, predictor);
+  const given = await context.textPredictor?.();
+  const predictor = given ?? textPredictors.get(context.store) ?? new TextPredictor(context.store);
+  if (!given) textPredictors.set(context.store, predictor);
   let result;
   try {
     [result] = await predictor.predict(ds, [text]);

@@ -50,6 +50,8 @@ export class LocalRuntime {
   private predictorLoading: Promise<Predictor> | undefined;
   private textEmbedderLoading: Promise<Embedder> | undefined;
   private textBackbone: TextBackbone | undefined;
+  /** Text encoders other than extraction's, by name: for `train --backbone <encoder>` and `auto`. */
+  private readonly otherTextBackbones = new Map<string, Promise<TextBackbone>>();
   private textPredictorInstance: TextPredictor | undefined;
   private readonly listeners = new Set<OutcomeListener>();
   private readonly sending = new Set<Promise<unknown>>();
@@ -134,11 +136,25 @@ export class LocalRuntime {
     return this.textEmbedderLoading;
   }
 
-  /** Serves text versions (loaded once per version). */
+  /** A text encoder by catalogue (or registered) name: the extraction one, or another loaded once and kept. */
+  async textBackboneNamed(name: string): Promise<TextBackbone> {
+    // The extraction encoder is shared when this process has loaded it (an upload then train in one run).
+    if (this.textEmbedderLoading !== undefined) await this.textEmbedderLoading;
+    if (this.textBackbone?.spec.name === name) return this.textBackbone;
+    let loading = this.otherTextBackbones.get(name);
+    if (loading === undefined) {
+      loading = import('../text/TextBackbone.js').then(({ TextBackbone }) => TextBackbone.load(name, { backbonesDir: this.backbonesDir }));
+      this.otherTextBackbones.set(name, loading);
+      loading.catch(() => this.otherTextBackbones.delete(name));
+    }
+    return loading;
+  }
+
+  /** Serves text versions (loaded once per version), with this home's registered encoders. */
   async textPredictor(): Promise<TextPredictor> {
     // Imported on first use: the text head's trainer pulls in onnxruntime, which `status` never needs.
     const { TextPredictor } = await import('../pipeline/predictText.js');
-    this.textPredictorInstance ??= new TextPredictor(this.store);
+    this.textPredictorInstance ??= new TextPredictor(this.store, { location: { backbonesDir: this.backbonesDir } });
     return this.textPredictorInstance;
   }
 
@@ -172,7 +188,12 @@ export class LocalRuntime {
     const { trainChoosingBackbone } = await import('../pipeline/trainChoosingBackbone.js');
     return trainChoosingBackbone(
       { store: this.store, index: this.index },
-      { extraction: () => this.trainingBackbone(), named: (name) => this.backboneNamed(name), location: { backbonesDir: this.backbonesDir } },
+      {
+        extraction: () => this.trainingBackbone(),
+        named: (name) => this.backboneNamed(name),
+        location: { backbonesDir: this.backbonesDir },
+        text: { location: { backbonesDir: this.backbonesDir }, load: (name) => this.textBackboneNamed(name) },
+      },
       dataset,
       { device: this.config.device, ...options },
     );
@@ -189,7 +210,7 @@ export class LocalRuntime {
   }
 
   apiContext(): ApiContext {
-    return { store: this.store, index: this.index, pendingFor: (dataset) => this.pendingFor(dataset), jobs: this.jobs, predictor: () => this.predictor() };
+    return { store: this.store, index: this.index, pendingFor: (dataset) => this.pendingFor(dataset), jobs: this.jobs, predictor: () => this.predictor(), textPredictor: () => this.textPredictor() };
   }
 
   async close(): Promise<void> {
@@ -199,6 +220,8 @@ export class LocalRuntime {
     const loaded = [this.backboneLoading, ...this.otherBackbones.values()].filter((b): b is Promise<Backbone> => b !== undefined);
     await Promise.allSettled(loaded.map(async (b) => (await b).release()));
     await this.textBackbone?.release();
+    await Promise.allSettled([...this.otherTextBackbones.values()].map(async (b) => (await b).release()));
+    await this.textPredictorInstance?.release();
     await this.claim?.release();
     this.db.close();
   }

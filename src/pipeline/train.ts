@@ -17,7 +17,9 @@ import { encodeOutOfDomain, fitOutOfDomain } from '../transfer/outOfDomain.js';
 import { assessDataset, type TransferAssessment } from '../transfer/assess.js';
 import { summarizeAssessment } from '../transfer/assessmentSummary.js';
 import { trainHead } from '../training/trainHead.js';
-import { compactTrainingEmbeddings, loadTrainingData } from './trainingData.js';
+import { compactTrainingEmbeddings, loadTrainingData, type TrainingData } from './trainingData.js';
+import type { CompactionResult } from '../embeddings/PackedEmbeddings.js';
+import type { TrainedHead, TrainOptions as HeadTrainOptions } from '../training/types.js';
 import type { DatasetIndex } from '../ports/DatasetIndex.js';
 import type { Embedder } from './extract.js';
 import type { InvalidImageError } from '../errors.js';
@@ -85,13 +87,7 @@ export async function trainDataset(
   const compaction = await compactTrainingEmbeddings(deps, dataset, backbone.id);
   const data = await loadTrainingData(deps, dataset, backbone.id);
   progress(`cross-validation and final fit on ${data.dims[0]} images`);
-  const head = await trainHead(data, {
-    ...(options.hidden ? { hidden: options.hidden } : {}),
-    ...(options.lambdas ? { lambdas: options.lambdas } : {}),
-    ...(options.folds ? { folds: options.folds } : {}),
-    seed: options.seed ?? 0,
-    device: options.device ?? 'cpu',
-  });
+  const head = await trainHead(data, headTrainOptions(options));
   const headBytes = exportHead(head, { backboneId: backbone.id, metadata: { dataset } });
   const files: Record<string, Uint8Array> = { 'head.onnx': headBytes };
   if (options.standalone ?? true) {
@@ -111,33 +107,11 @@ export async function trainDataset(
       ? await assessDataset(deps, dataset, { ...TRAIN_ASSESSMENT, backbones: [backbone], trainingData: { [backbone.id]: data }, seed: options.seed ?? 0, device: options.device ?? 'cpu', log: (m: string) => progress(`transfer assessment: ${m}`) })
       : undefined);
 
-  const imagesPerLabel: Record<string, number> = {};
-  for (const index of data.labels) {
-    const label = data.classNames[index] as string;
-    imagesPerLabel[label] = (imagesPerLabel[label] ?? 0) + 1;
-  }
-  const { balancedAccuracy: _b, logLoss: _l, folds: _f, ...metrics } = head.metrics;
   const version = newVersionId();
   const manifest: Omit<ModelManifest, 'version' | 'dataset' | 'createdAt'> = {
-    labels: head.classNames,
+    ...headManifest(head, data, { started, compaction }),
     backbone: { id: backbone.id, name: backbone.spec.name, sha256: backbone.spec.sha256, embeddingSize: backbone.spec.embeddingSize },
     preprocessing: backbone.spec.preprocessing,
-    head: { kind: head.kind, ...(head.kind === 'mlp' ? { hidden: head.settings.hidden } : {}), lambda: head.lambda, file: 'head.onnx' },
-    metrics,
-    validation: { balancedAccuracy: head.metrics.balancedAccuracy, logLoss: head.metrics.logLoss, lambdaScores: head.lambdaScores, selection: head.settings.selection },
-    training: {
-      seed: head.settings.seed,
-      folds: head.settings.folds,
-      lambdas: head.settings.lambdas,
-      device: head.settings.device,
-      ...(head.settings.deviceFallback ? { deviceFallback: head.settings.deviceFallback } : {}),
-      dtype: head.settings.dtype,
-      durationMs: Date.now() - started,
-      compaction: { added: compaction.added, packedBefore: compaction.packedBefore, shards: compaction.shards },
-      imagesPerLabel,
-      curve: head.trainingCurve,
-    },
-    data: { fingerprint: data.fingerprint, images: data.dims[0], excluded: data.excluded },
     outOfDomain: ood.manifest,
     ...(assessment ? { assessment: summarizeAssessment(assessment), ...(assessment.learningCurve ? { learningCurve: assessment.learningCurve } : {}) } : {}),
     files: { head: 'head.onnx', ...(files['standalone.onnx'] ? { standalone: 'standalone.onnx' } : {}) },
@@ -153,4 +127,52 @@ export async function trainDataset(
     manifest.files.report = 'report.html';
   }
   return new ModelRegistry(store).publish(dataset, manifest, files, { promote: options.promote ?? true, version });
+}
+
+/** The head trainer's options from a training's (the same for an image backbone and a text encoder). */
+export function headTrainOptions(options: Pick<TrainOptions, 'hidden' | 'lambdas' | 'folds' | 'seed' | 'device'>): HeadTrainOptions {
+  return {
+    ...(options.hidden ? { hidden: options.hidden } : {}),
+    ...(options.lambdas ? { lambdas: options.lambdas } : {}),
+    ...(options.folds ? { folds: options.folds } : {}),
+    seed: options.seed ?? 0,
+    device: options.device ?? 'cpu',
+  };
+}
+
+/**
+ * What model.json says about a dense head trained on a dataset's embeddings (image backbone or text
+ * encoder alike): labels, head, validation metrics, how it was trained, and on which rows.
+ */
+export function headManifest(
+  head: TrainedHead,
+  data: Pick<TrainingData, 'labels' | 'classNames' | 'dims' | 'fingerprint' | 'excluded'>,
+  run: { started: number; compaction: CompactionResult },
+): Pick<ModelManifest, 'labels' | 'head' | 'metrics' | 'validation' | 'training' | 'data'> {
+  const imagesPerLabel: Record<string, number> = {};
+  for (const index of data.labels) {
+    const label = data.classNames[index] as string;
+    imagesPerLabel[label] = (imagesPerLabel[label] ?? 0) + 1;
+  }
+  const { balancedAccuracy: _b, logLoss: _l, folds: _f, ...metrics } = head.metrics;
+  const { compaction } = run;
+  return {
+    labels: head.classNames,
+    head: { kind: head.kind, ...(head.kind === 'mlp' ? { hidden: head.settings.hidden } : {}), lambda: head.lambda, file: 'head.onnx' },
+    metrics,
+    validation: { balancedAccuracy: head.metrics.balancedAccuracy, logLoss: head.metrics.logLoss, lambdaScores: head.lambdaScores, selection: head.settings.selection },
+    training: {
+      seed: head.settings.seed,
+      folds: head.settings.folds,
+      lambdas: head.settings.lambdas,
+      device: head.settings.device,
+      ...(head.settings.deviceFallback ? { deviceFallback: head.settings.deviceFallback } : {}),
+      dtype: head.settings.dtype,
+      durationMs: Date.now() - run.started,
+      compaction: { added: compaction.added, packedBefore: compaction.packedBefore, shards: compaction.shards },
+      imagesPerLabel,
+      curve: head.trainingCurve,
+    },
+    data: { fingerprint: data.fingerprint, images: data.dims[0], excluded: data.excluded },
+  };
 }

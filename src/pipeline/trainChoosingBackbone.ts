@@ -7,6 +7,8 @@
  * - a name: that backbone, after embedding whatever the cache lacks for it (backfill);
  * - `auto`: the transfer assessment ranks every backbone on this machine, the best is backfilled
  *   and trained, and the assessment that chose it is kept in the version.
+ *
+ * A text dataset follows the text policy (trainTextChoosingRepresentation.ts): an encoder or TF-IDF.
  */
 import type { BackboneLocation } from '../backbone/resolveBackbone.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
@@ -14,14 +16,8 @@ import { assessDataset, pickBackbone } from '../transfer/assess.js';
 import { backfillEmbeddings } from './backfill.js';
 import type { DataPlane } from './status.js';
 import { TRAIN_ASSESSMENT, trainDataset, type TrainingBackbone, type TrainOptions } from './train.js';
-import { datasetModality, NO_TEXT_ENCODER, trainTextDataset } from './trainText.js';
-
-/** What a text training says about the representation it was asked for. */
-function textChoice(choice: string): string {
-  if (choice === 'auto') return `--backbone auto: the only representation available is the TF-IDF baseline; ${NO_TEXT_ENCODER}`;
-  if (choice === 'tfidf') return 'the TF-IDF baseline, as asked (--backbone tfidf)';
-  return `text encoder "${choice}" asked for, but training heads on text-encoder embeddings is not implemented yet; ${NO_TEXT_ENCODER}`;
-}
+import { datasetModality } from './trainText.js';
+import { trainTextChoosingRepresentation, type TextEncoderSource } from './trainTextChoosingRepresentation.js';
 
 export interface BackboneProvider {
   /** The backbone extraction embeds with. */
@@ -30,6 +26,8 @@ export interface BackboneProvider {
   named(name: string): Promise<TrainingBackbone>;
   /** Where registered backbones live, for the assessment's list of candidates. */
   location?: BackboneLocation;
+  /** Text encoders, for text datasets (default: the catalogue's in HEADSTART_MODELS, loaded on the CPU). */
+  text?: TextEncoderSource;
 }
 
 export async function trainChoosingBackbone(
@@ -40,9 +38,7 @@ export async function trainChoosingBackbone(
 ): Promise<ModelManifest> {
   const { backbone: choice, ...rest } = options;
   // A text dataset trains its own way (TF-IDF or a text encoder); a mixed one is refused here, by name.
-  if ((await datasetModality(plane, dataset)) === 'text') {
-    return trainTextDataset(plane, dataset, { ...(rest.seed !== undefined ? { seed: rest.seed } : {}), ...(rest.promote !== undefined ? { promote: rest.promote } : {}), ...(choice ? { choice: textChoice(choice) } : {}) });
-  }
+  if ((await datasetModality(plane, dataset)) === 'text') return trainTextChoosingRepresentation(plane, backbones.text ?? {}, dataset, options);
   const extraction = await backbones.extraction();
   if (choice === 'auto') {
     const assessment = await assessDataset(plane, dataset, {

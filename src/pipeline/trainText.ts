@@ -7,12 +7,14 @@
  * pretrained text encoder installed, TF-IDF is used and the version says so and how to get one.
  */
 import { usableRows } from './usableRows.js';
+import { sampleRows } from '../transfer/sampleRows.js';
 import { sha256Hex } from '../dataset/keys.js';
 import { TrainingDataError } from '../errors.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
 import type { DatasetIndex, IndexEntry } from '../ports/DatasetIndex.js';
 import type { ExcludedImage, ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry, newVersionId } from '../registry/ModelRegistry.js';
+import type { AssessmentSummary } from '../transfer/assessmentSummary.js';
 import { mapLimit } from '../util/mapLimit.js';
 import { encodeTfidfModel, fitTfidfModel, TFIDF_HEAD_FILE, TFIDF_STATE_FILE, tfidfId } from '../text/tfidfModel.js';
 import { decodeText, isTextKey } from '../text/validateText.js';
@@ -29,6 +31,8 @@ export interface TextTrainOptions {
   promote?: boolean;
   /** Recorded as the reason for the representation (default: {@link NO_TEXT_ENCODER}). */
   choice?: string;
+  /** The encoder-vs-TF-IDF assessment that chose TF-IDF (`--backbone auto`), kept in the version. */
+  assessment?: AssessmentSummary;
 }
 
 export interface TextTrainingSet {
@@ -65,11 +69,17 @@ async function entriesOf(index: DatasetIndex, dataset: string): Promise<IndexEnt
   return out;
 }
 
-/** The dataset's accepted texts, conflicts and byte-identical duplicates left out (and said why). */
-export async function loadTextTrainingSet(plane: { store: ObjectStore; index: DatasetIndex }, dataset: string): Promise<TextTrainingSet> {
+/**
+ * The dataset's accepted texts, conflicts and byte-identical duplicates left out (and said why).
+ * With `sample`, at most `maxPerClass` texts per label (seeded, as the image assessment samples),
+ * drawn before any text is read.
+ */
+export async function loadTextTrainingSet(plane: { store: ObjectStore; index: DatasetIndex }, dataset: string, options: { sample?: { maxPerClass: number; seed: number } } = {}): Promise<TextTrainingSet> {
   const entries = (await entriesOf(plane.index, dataset)).filter((e) => e.sha256 !== undefined && e.label !== undefined);
   textModality(dataset, entries);
-  const { usable, excluded } = usableRows(entries as Array<IndexEntry & { sha256: string; label: string }>, 'text');
+  const usableAll = usableRows(entries as Array<IndexEntry & { sha256: string; label: string }>, 'text');
+  const { excluded } = usableAll;
+  const usable = options.sample ? sampleRows(usableAll.usable, options.sample.maxPerClass, options.sample.seed) : usableAll.usable;
   const read = await mapLimit(usable, 16, async (e) => {
     const bytes = await plane.store.get(e.key);
     if (bytes === undefined || sha256Hex(bytes) !== e.sha256) return undefined;
@@ -113,12 +123,7 @@ export async function trainTextDataset(plane: { store: ObjectStore; index: Datas
   const perLabel: Record<string, number> = {};
   for (const l of data.labels) perLabel[data.classNames[l] as string] = (perLabel[data.classNames[l] as string] ?? 0) + 1;
   const state = fitted.featurizer.toState();
-  const misclassified = data.keys
-    .map((key, i) => ({ key, i }))
-    .filter(({ i }) => argmax(trained.oofProbabilities, i, data.classNames.length) !== data.labels[i])
-    .slice(0, 50)
-    .map(({ key, i }) => ({ key, text: (data.texts[i] as string).slice(0, 300), label: data.classNames[data.labels[i] as number], predicted: data.classNames[argmax(trained.oofProbabilities, i, data.classNames.length)] }));
-  files['misclassified-texts.json'] = new TextEncoder().encode(JSON.stringify(misclassified));
+  files[MISCLASSIFIED_TEXTS_FILE] = await encodeMisclassifiedTexts(data, trained.oofProbabilities, (i) => data.texts[i] as string);
   const manifest: Omit<ModelManifest, 'version' | 'dataset' | 'createdAt'> = {
     modality: 'text',
     labels: trained.classNames,
@@ -137,10 +142,30 @@ export async function trainTextDataset(plane: { store: ObjectStore; index: Datas
       curve: trained.trainingCurve,
     },
     data: { fingerprint: data.fingerprint, images: data.texts.length, excluded: data.excluded },
+    ...(options.assessment ? { assessment: options.assessment } : {}),
     files: { head: TFIDF_HEAD_FILE },
     text: { representation: 'tfidf', stateFile: TFIDF_STATE_FILE, headFile: TFIDF_HEAD_FILE, outOfDomain: fitted.outOfDomain, choice: options.choice ?? NO_TEXT_ENCODER },
   };
   return new ModelRegistry(plane.store).publish(dataset, manifest, files, { promote: options.promote ?? true, version: newVersionId() });
+}
+
+/** A text version's out-of-fold mistakes (the first 50, texts cut at 300 characters), whatever its representation. */
+export const MISCLASSIFIED_TEXTS_FILE = 'misclassified-texts.json';
+
+/** `textOf(row)` is asked only for the rows listed (an encoder version reads them from the store). */
+export async function encodeMisclassifiedTexts(
+  data: Pick<TextTrainingSet, 'keys' | 'labels' | 'classNames'>,
+  oofProbabilities: Float32Array,
+  textOf: (row: number) => string | Promise<string>,
+): Promise<Uint8Array> {
+  const k = data.classNames.length;
+  const wrong = data.keys
+    .map((key, i) => ({ key, i }))
+    .filter(({ i }) => argmax(oofProbabilities, i, k) !== data.labels[i])
+    .slice(0, 50);
+  const texts = await mapLimit(wrong, 16, async ({ i }) => textOf(i));
+  const misclassified = wrong.map(({ key, i }, n) => ({ key, text: (texts[n] as string).slice(0, 300), label: data.classNames[data.labels[i] as number], predicted: data.classNames[argmax(oofProbabilities, i, k)] }));
+  return new TextEncoder().encode(JSON.stringify(misclassified));
 }
 
 function argmax(p: Float32Array, row: number, classes: number): number {

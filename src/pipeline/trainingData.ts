@@ -39,10 +39,15 @@ export async function compactTrainingEmbeddings(plane: Pick<DataPlane, 'store' |
   return new PackedEmbeddings(plane.store, dataset, backboneId).compact(shas);
 }
 
-export async function loadTrainingData(plane: Pick<DataPlane, 'store' | 'index'>, dataset: string, backboneId: string): Promise<TrainingData> {
+/**
+ * The dataset's training matrix for one backbone. `modality` only words what was left out and why
+ * ('image' or 'text': a text encoder's embeddings are cached and packed exactly like images').
+ */
+export async function loadTrainingData(plane: Pick<DataPlane, 'store' | 'index'>, dataset: string, backboneId: string, options: { modality?: 'image' | 'text' } = {}): Promise<TrainingData> {
   const { store } = plane;
+  const kind = options.modality ?? 'image';
   const records = (await collectEntries(plane.index, dataset, { state: 'embedded' })).filter(isAccepted);
-  const { usable, excluded } = usableRows(records, 'image');
+  const { usable, excluded } = usableRows(records, kind);
 
   // Vectors: packed shards first, straight into the matrix; the per-image cache for the rest.
   const packed = new PackedEmbeddings(store, dataset, backboneId);
@@ -79,7 +84,7 @@ export async function loadTrainingData(plane: Pick<DataPlane, 'store' | 'index'>
 
   if (rows.length === 0) {
     throw new TrainingDataError(
-      `dataset "${dataset}" has no cached embeddings for backbone ${backboneId} yet: upload images under datasets/${dataset}/<label>/ and wait for extraction`,
+      `dataset "${dataset}" has no cached embeddings for backbone ${backboneId} yet: upload ${kind}s under datasets/${dataset}/<label>/ and wait for extraction`,
       { context: { dataset, backbone: backboneId, excluded: excluded.length } },
     );
   }
@@ -93,7 +98,7 @@ export async function loadTrainingData(plane: Pick<DataPlane, 'store' | 'index'>
   }
   const tooFew = classNames.filter((c) => (counts.get(c) ?? 0) < 2);
   if (tooFew.length > 0) {
-    throw new TrainingDataError(`label ${tooFew.map((c) => JSON.stringify(c)).join(', ')} of dataset "${dataset}" has fewer than 2 usable images; each label needs at least 2`, {
+    throw new TrainingDataError(`label ${tooFew.map((c) => JSON.stringify(c)).join(', ')} of dataset "${dataset}" has fewer than 2 usable ${kind}s; each label needs at least 2`, {
       context: { dataset, labels: tooFew },
     });
   }

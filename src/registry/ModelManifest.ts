@@ -1,7 +1,7 @@
 import type { ClassificationMetrics } from '../training/metrics.js';
 import type { OutOfDomainManifest } from '../transfer/outOfDomain.js';
 import type { AssessmentSummary } from '../transfer/assessmentSummary.js';
-import type { LearningCurve } from '../transfer/learningCurve.js';
+import type { MeasuredCurve } from '../transfer/learningCurve.js';
 
 /**
  * model.json: everything needed to use, audit and reproduce a model version. The head (head.onnx)
@@ -30,8 +30,11 @@ export interface TextModelManifest {
   /** For 'tfidf': the featuriser state and the head weights. */
   stateFile?: string;
   headFile?: string;
-  /** Out-of-domain rule of this version: 1 - max probability above the threshold. */
-  outOfDomain: { method: 'max-probability'; falseAlarmRate: number; threshold: number };
+  /**
+   * For 'tfidf': its out-of-domain rule, 1 - max probability above the threshold. An 'encoder'
+   * version has none here: its detector is the images' (k-NN on embeddings), in the manifest's `outOfDomain`.
+   */
+  outOfDomain?: { method: 'max-probability'; falseAlarmRate: number; threshold: number };
   /** Why this representation (no encoder installed, or the comparison that chose it). */
   choice: string;
 }
@@ -78,8 +81,8 @@ export interface ModelManifest {
   outOfDomain?: OutOfDomainManifest;
   /** Does transfer help on this dataset: LogME, probe vs no-transfer baseline, verdict. */
   assessment?: AssessmentSummary;
-  /** Validation accuracy with k images per class, with and without pretraining. */
-  learningCurve?: LearningCurve;
+  /** Held-out accuracy with k examples per class, with and without pretraining (a TF-IDF text version: TF-IDF alone). */
+  learningCurve?: MeasuredCurve;
   /** How the regularisation was chosen: every lambda's cross-validated scores. */
   validation?: { balancedAccuracy: number; logLoss: number; lambdaScores: unknown[]; selection: string };
 }

@@ -31,14 +31,14 @@ import { TrainingDataError } from '../errors.js';
 import { loadTrainingData, type TrainingData } from '../pipeline/trainingData.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
 import type { ExcludedImage } from '../registry/ModelManifest.js';
-import { createRandom, shuffleInPlace } from '../training/random.js';
 import { DEFAULT_FOLDS, DEFAULT_LAMBDAS, DEFAULT_SEED, trainHead } from '../training/trainHead.js';
 import type { TrainedHead } from '../training/types.js';
 import { mapLimit } from '../util/mapLimit.js';
 import { learningCurve, type LearningCurve, type LearningCurveOptions } from './learningCurve.js';
 import { logme } from './logme.js';
+import { sampleRows } from './sampleRows.js';
 import { fitStandardizer, pixelFeatures, PIXEL_FEATURES, PIXEL_FEATURES_ID, standardize, type Standardizer } from './pixelFeatures.js';
-import { decideVerdict, DEFAULT_THRESHOLDS, measureGain, tallyFromConfusion, type Gain, type Verdict, type VerdictThresholds } from './verdict.js';
+import { decideVerdict, DEFAULT_THRESHOLDS, measureGain, tallyFromConfusion, type ClassTally, type Gain, type Verdict, type VerdictThresholds } from './verdict.js';
 import type { DataPlane } from '../pipeline/status.js';
 
 /** What the assessment needs of a loaded backbone (a {@link Backbone} has it). */
@@ -230,23 +230,6 @@ async function listingMatrix(plane: Pick<DataPlane, 'store' | 'index'>, dataset:
   throw firstError;
 }
 
-/** At most `maxPerClass` rows per label, a seeded sample, kept in row order (all rows when undefined). */
-function sampleRows(rows: AssessRow[], maxPerClass: number | undefined, seed: number): AssessRow[] {
-  if (maxPerClass === undefined) return rows;
-  const random = createRandom(seed);
-  const keep = new Set<number>();
-  const byLabel = new Map<string, number[]>();
-  rows.forEach((r, i) => {
-    const group = byLabel.get(r.label);
-    if (group) group.push(i);
-    else byLabel.set(r.label, [i]);
-  });
-  for (const label of [...byLabel.keys()].sort()) {
-    for (const i of shuffleInPlace(byLabel.get(label) as number[], random).slice(0, maxPerClass)) keep.add(i);
-  }
-  return rows.filter((_, i) => keep.has(i));
-}
-
 /**
  * One pass over the sampled images (and no others): reads each once, checks it is the content its
  * record names, turns it into pixel features, and embeds it with every backbone whose cache lacks
@@ -341,6 +324,54 @@ function ranks(values: number[]): number[] {
   return values.map((v) => 1 + values.filter((w) => w > v).length);
 }
 
+/** Fills in the ranks by LogME and by probe, and sorts best probe first (the order of {@link pickBackbone}). */
+export function rankBackbones(scored: BackboneAssessment[]): BackboneAssessment[] {
+  const byLogme = ranks(scored.map((s) => s.logme));
+  const byProbe = ranks(scored.map((s) => s.probeBalancedAccuracy));
+  scored.forEach((s, i) => {
+    s.rankByLogme = byLogme[i] as number;
+    s.rankByProbe = byProbe[i] as number;
+  });
+  return scored.sort(compareBackbones);
+}
+
+/**
+ * One pretrained arm: LogME and the cross-validated linear probe on its embeddings of the assessed
+ * rows, judged against the baseline's out-of-fold tally on the same rows (images or texts alike).
+ */
+export async function scoreEmbeddings(
+  arm: { id: string; name: string; embeddings: Float32Array; dim: number; embeddedNow: number },
+  rows: { labels: Int32Array; classNames: string[] },
+  baselineTally: ClassTally,
+  trainOptions: { seed: number; folds: number; lambdas: number[]; device?: Device },
+  thresholds: VerdictThresholds,
+): Promise<{ assessed: BackboneAssessment; head: TrainedHead }> {
+  const { labels, classNames } = rows;
+  const dims: [number, number] = [labels.length, arm.dim];
+  const s0 = performance.now();
+  const score = logme(arm.embeddings, dims, labels, classNames.length).score;
+  const s1 = performance.now();
+  const head = await trainHead({ embeddings: arm.embeddings, dims, labels, classNames }, trainOptions);
+  const s2 = performance.now();
+  const judged = decideVerdict(measureGain(tallyFromConfusion(head.metrics.confusion), baselineTally, thresholds.z), thresholds);
+  const assessed: BackboneAssessment = {
+    id: arm.id,
+    name: arm.name,
+    logme: score,
+    probeAccuracy: head.metrics.accuracy,
+    probeBalancedAccuracy: head.metrics.balancedAccuracy,
+    lambda: head.lambda,
+    rankByLogme: 0,
+    rankByProbe: 0,
+    gain: judged.gain,
+    verdict: judged.verdict,
+    confident: judged.confident,
+    embeddedNow: arm.embeddedNow,
+    timings: { logmeMs: s1 - s0, probeMs: s2 - s1 },
+  };
+  return { assessed, head };
+}
+
 export async function assessDataset(plane: Pick<DataPlane, 'store' | 'index'>, dataset: string, options: AssessOptions = {}): Promise<TransferAssessment> {
   const { store } = plane;
   const started = performance.now();
@@ -406,41 +437,16 @@ export async function assessDataset(plane: Pick<DataPlane, 'store' | 'index'>, d
     options.onTrainedHead?.({ id: PIXEL_FEATURES_ID, head: baselineHead, standardizer });
     const baselineTally = tallyFromConfusion(baselineHead.metrics.confusion);
 
-    const scored = [];
+    const scored: BackboneAssessment[] = [];
     for (const [b, backbone] of backbones.entries()) {
       const { embeddings, dim } = matrices[b] as { embeddings: Float32Array; dim: number };
-      const dims: [number, number] = [n, dim];
-      const s0 = performance.now();
-      const score = logme(embeddings, dims, labels, classNames.length).score;
-      const s1 = performance.now();
-      log(`${backbone.id}: training the linear head on ${n} x ${dims[1]} embeddings`);
-      const head = await trainHead({ embeddings, dims, labels, classNames }, trainOptions);
-      const s2 = performance.now();
+      log(`${backbone.id}: training the linear head on ${n} x ${dim} embeddings`);
+      const arm = { id: backbone.id, name: backbone.spec.name, embeddings, dim, embeddedNow: embeddedNow.get(backbone.id) ?? 0 };
+      const { assessed, head } = await scoreEmbeddings(arm, { labels, classNames }, baselineTally, trainOptions, thresholds);
       options.onTrainedHead?.({ id: backbone.id, head });
-      const judged = decideVerdict(measureGain(tallyFromConfusion(head.metrics.confusion), baselineTally, thresholds.z), thresholds);
-      scored.push({
-        id: backbone.id,
-        name: backbone.spec.name,
-        logme: score,
-        probeAccuracy: head.metrics.accuracy,
-        probeBalancedAccuracy: head.metrics.balancedAccuracy,
-        lambda: head.lambda,
-        rankByLogme: 0,
-        rankByProbe: 0,
-        gain: judged.gain,
-        verdict: judged.verdict,
-        confident: judged.confident,
-        embeddedNow: embeddedNow.get(backbone.id) ?? 0,
-        timings: { logmeMs: s1 - s0, probeMs: s2 - s1 },
-      } satisfies BackboneAssessment);
+      scored.push(assessed);
     }
-    const byLogme = ranks(scored.map((s) => s.logme));
-    const byProbe = ranks(scored.map((s) => s.probeBalancedAccuracy));
-    scored.forEach((s, i) => {
-      s.rankByLogme = byLogme[i] as number;
-      s.rankByProbe = byProbe[i] as number;
-    });
-    scored.sort(compareBackbones);
+    rankBackbones(scored);
 
     const chosen = pickBackbone({ backbones: scored });
     const judged = decideVerdict(chosen.gain, thresholds);

@@ -7,6 +7,8 @@ import type { Verdict } from './verdict.js';
 
 export interface AssessmentSummary {
   backbones: { id: string; logme: number; probeAccuracy: number; rankByLogme: number; rankByProbe: number }[];
+  /** The no-transfer arm: 'pixels-32x32-rgb' for images, 'tfidf' for texts (absent in older versions: pixels). */
+  baseline?: string;
   baselineAccuracy: number;
   /** Balanced accuracy with pretraining minus without, as a fraction (0.05 = 5 points). */
   gain: number;
@@ -22,9 +24,15 @@ export interface AssessmentSummary {
   thresholds: { helps: number; doesNotHelp: number };
 }
 
-export function summarizeAssessment(a: TransferAssessment): AssessmentSummary {
+/** What a summary is made of: an image assessment, or a text one (encoders vs TF-IDF, see assessText.ts). */
+export type SummarizableAssessment = Pick<TransferAssessment, 'backbones' | 'baselineAccuracy' | 'gain' | 'verdict' | 'confident' | 'negativeTransfer' | 'explanation' | 'chosen' | 'n' | 'thresholds'> & {
+  baseline: { features: string };
+};
+
+export function summarizeAssessment(a: SummarizableAssessment): AssessmentSummary {
   return {
     backbones: a.backbones.map((b) => ({ id: b.id, logme: b.logme, probeAccuracy: b.probeAccuracy, rankByLogme: b.rankByLogme, rankByProbe: b.rankByProbe })),
+    baseline: a.baseline.features,
     baselineAccuracy: a.baselineAccuracy,
     gain: a.gain.value,
     gainInterval: [a.gain.low, a.gain.high],

@@ -154,7 +154,51 @@ function bandOf(value: number, t: VerdictThresholds): Verdict {
   return 'helps little';
 }
 
-export function decideVerdict(gain: Gain, thresholds: VerdictThresholds = DEFAULT_THRESHOLDS): VerdictResult {
+/**
+ * The words of a verdict for one modality: what was counted, what the two arms are, and what each
+ * verdict means there. The thresholds and the arithmetic are the same for images and texts.
+ */
+export interface VerdictWording {
+  /** What the dataset holds, plural ("images", "texts"). */
+  items: string;
+  /** The arm with pretraining. */
+  probe: string;
+  /** The same head without pretraining. */
+  baseline: string;
+  meaning: { helps: string; helpsLittle: string; doesNotHelp: string; negativeTransfer: string };
+}
+
+export const IMAGE_VERDICT_WORDING: Readonly<VerdictWording> = Object.freeze({
+  items: 'images',
+  probe: "a linear head on the backbone's embeddings",
+  baseline: 'the same head on the raw pixels (32x32, no pretraining)',
+  meaning: {
+    helps: 'Pretraining helps: the backbone sees things in these images that a model learning from them alone does not.',
+    helpsLittle:
+      'Pretraining helps only a little: the raw pixels alone get most of the way, as happens when images are far from the photos the backbone learned from. ' +
+      'A backbone pretrained closer to this domain, more labelled images, or fine-tuning the backbone may do better.',
+    doesNotHelp: 'Pretraining does not help here: the backbone does no better than the raw pixels. These images are likely too far from its ImageNet photos.',
+    negativeTransfer:
+      'Pretraining does not help; it hurts (likely negative transfer): the raw pixels do better than the backbone. Its ImageNet features discard what matters here; use a backbone from this domain or train on the pixels.',
+  },
+});
+
+export const TEXT_VERDICT_WORDING: Readonly<VerdictWording> = Object.freeze({
+  items: 'texts',
+  probe: "a linear head on the text encoder's embeddings",
+  baseline: 'the same head on TF-IDF word and character n-grams of the texts (no pretraining)',
+  meaning: {
+    helps: 'Pretraining helps: the encoder knows things about these texts that a model learning from their words alone does not.',
+    helpsLittle:
+      'Pretraining helps only a little: word and character n-grams alone get most of the way. ' +
+      'An encoder pretrained closer to this domain, a larger one, or more labelled texts may do better.',
+    doesNotHelp: 'Pretraining does not help here: the encoder does no better than TF-IDF n-grams of the texts themselves.',
+    negativeTransfer:
+      'Pretraining does not help; it hurts (likely negative transfer): TF-IDF n-grams do better than the encoder. Its embeddings discard what tells these labels apart; train on TF-IDF or use an encoder from this domain.',
+  },
+});
+
+export function decideVerdict(gain: Gain, thresholds: VerdictThresholds = DEFAULT_THRESHOLDS, wording: Readonly<VerdictWording> = IMAGE_VERDICT_WORDING): VerdictResult {
   if (!(thresholds.doesNotHelp < thresholds.helps)) throw new RangeError(`thresholds: doesNotHelp (${thresholds.doesNotHelp}) must be below helps (${thresholds.helps})`);
   const verdict = bandOf(gain.value, thresholds);
   const low = gain.value - thresholds.z * gain.standardError;
@@ -167,23 +211,19 @@ export function decideVerdict(gain: Gain, thresholds: VerdictThresholds = DEFAUL
   const errorWith = 1 - gain.probeBalancedAccuracy;
   const errorWithout = 1 - gain.baselineBalancedAccuracy;
   const measured =
-    `On ${gain.n} labelled images, a linear head on the backbone's embeddings scores ${probe} (balanced accuracy, cross-validated); ` +
-    `the same head on the raw pixels (32x32, no pretraining) scores ${baseline}: a gain of ${points(gain.value, true)} points ` +
+    `On ${gain.n} labelled ${wording.items}, ${wording.probe} scores ${probe} (balanced accuracy, cross-validated); ` +
+    `${wording.baseline} scores ${baseline}: a gain of ${points(gain.value, true)} points ` +
     `(error ${percent(errorWithout)} -> ${percent(errorWith)}).`;
   const meaning: Record<Verdict, string> = {
-    helps: 'Pretraining helps: the backbone sees things in these images that a model learning from them alone does not.',
-    'helps little':
-      'Pretraining helps only a little: the raw pixels alone get most of the way, as happens when images are far from the photos the backbone learned from. ' +
-      'A backbone pretrained closer to this domain, more labelled images, or fine-tuning the backbone may do better.',
-    'does not help': negativeTransfer
-      ? 'Pretraining does not help; it hurts (likely negative transfer): the raw pixels do better than the backbone. Its ImageNet features discard what matters here; use a backbone from this domain or train on the pixels.'
-      : 'Pretraining does not help here: the backbone does no better than the raw pixels. These images are likely too far from its ImageNet photos.',
+    helps: wording.meaning.helps,
+    'helps little': wording.meaning.helpsLittle,
+    'does not help': negativeTransfer ? wording.meaning.negativeTransfer : wording.meaning.doesNotHelp,
   };
   const range = `${points(low, true)} to ${points(high, true)} points`;
   const certainty = confident
     ? `The 95% interval of the gain (${range}) lies within this verdict's band.`
     : `Not certain: with ${gain.n} images the gain could lie anywhere from ${range} (95% interval), ` +
-      `which spans ${listOf([...new Set([bandOf(low, thresholds), verdict, bandOf(high, thresholds)])].map((v) => `"${v}"`))}; more labelled images would settle it.`;
+      `which spans ${listOf([...new Set([bandOf(low, thresholds), verdict, bandOf(high, thresholds)])].map((v) => `"${v}"`))}; more labelled ${wording.items} would settle it.`;
   return {
     verdict,
     confident,

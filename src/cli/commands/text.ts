@@ -154,5 +154,5 @@ export async function addTextBackboneCommand(runtime: LocalRuntime, file: string
     return;
   }
   printLine(`registered text backbone ${registered.id}: ${registered.spec.embeddingSize}-value embeddings (mean of last_hidden_state over the attention mask, L2-normalised, ${registered.spec.preprocessing.maxTokens} tokens)`);
-  printLine('new .txt uploads are embedded with it; training on text-encoder embeddings is not implemented yet (text datasets train the TF-IDF baseline)');
+  printLine(`new .txt uploads are embedded with it, and text datasets train on it when it is the default encoder; \`headstart train <name> --backbone ${registered.spec.name}\` names it, \`--backbone auto\` measures it against TF-IDF`);
 }

@@ -1,0 +1,186 @@
+/**
+ * Text datasets trained on a text encoder, with real components: tiny-bert-random (random weights,
+ * the real MiniLM tokenizer) registered in a temporary HEADSTART_HOME, a banking77 subset uploaded
+ * as a CSV (8 intents x 15 texts), the local runtime's SQLite index and folder store, onnxruntime.
+ *
+ * - no --backbone: the registered encoder is the default, so the version is an encoder version
+ *   (head.onnx, k-NN out-of-domain, the encoder's id and preprocessing, the encoder-vs-TF-IDF verdict);
+ * - it serves: TextPredictor, `eval` on a CSV, POST /datasets/{name}/predict; a server without
+ *   the encoder answers 409 naming it and how to install it;
+ * - --backbone tfidf trains TF-IDF; --backbone auto measures both and picks TF-IDF (random weights
+ *   lose), saying why with both numbers;
+ * - texts uploaded before the encoder was installed are embedded with it first.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { route } from '../../../src/api/router.js';
+import { evaluateTable, uploadTable } from '../../../src/cli/commands/text.js';
+import { localConfig } from '../../../src/config.js';
+import { EmbeddingCache } from '../../../src/embeddings/EmbeddingCache.js';
+import { BackboneMismatchError, InvalidTextError } from '../../../src/errors.js';
+import { LocalRuntime } from '../../../src/local/LocalRuntime.js';
+import { TextPredictor } from '../../../src/pipeline/predictText.js';
+import type { Prediction } from '../../../src/pipeline/predict.js';
+import type { ModelManifest } from '../../../src/registry/ModelManifest.js';
+import { registerTextBackbone } from '../../../src/text/registerTextBackbone.js';
+import { datasetsDir, modelsDir } from '../../helpers/shared.js';
+
+const ENCODER = 'tiny-random';
+const INTENTS = ['activate_my_card', 'card_arrival', 'cash_withdrawal_charge', 'exchange_rate', 'lost_or_stolen_card', 'pin_blocked', 'top_up_failed', 'transfer_not_received_by_recipient'];
+const csvCell = (s: string): string => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+
+let home: string;
+let work: string;
+let runtime: LocalRuntime;
+let encoderId: string;
+
+async function writeSubset(): Promise<void> {
+  const rows = parse(await readFile(path.join(datasetsDir(), 'banking77', 'train.csv')), { columns: true }) as Array<{ text: string; category: string }>;
+  const seen = new Map<string, number>();
+  const train: string[] = [];
+  const test: string[] = [];
+  const early: string[] = [];
+  for (const r of rows) {
+    if (!INTENTS.includes(r.category)) continue;
+    const n = seen.get(r.category) ?? 0;
+    seen.set(r.category, n + 1);
+    const line = `${csvCell(r.text)},${r.category}`;
+    if (n < 15) train.push(line);
+    else if (n < 20) test.push(line);
+    else if (n < 24 && INTENTS.indexOf(r.category) < 3) early.push(line);
+  }
+  await writeFile(path.join(work, 'train.csv'), `text,category\n${train.join('\n')}\n`);
+  await writeFile(path.join(work, 'test.csv'), `text,category\n${test.join('\n')}\n`);
+  await writeFile(path.join(work, 'early.csv'), `text,category\n${early.join('\n')}\n`);
+}
+
+beforeAll(async () => {
+  home = await mkdtemp(path.join(tmpdir(), 'headstart-encoder-home-'));
+  work = await mkdtemp(path.join(tmpdir(), 'headstart-encoder-work-'));
+  await writeSubset();
+  const config = localConfig({ ...process.env, HEADSTART_HOME: home });
+  // Uploaded before any encoder is installed: only validated at extraction, no encoder embedding cached.
+  const before = await LocalRuntime.open(config, { consume: true });
+  try {
+    expect((await uploadTable(before, path.join(work, 'early.csv'), 'early', { label: 'category' })).embedded).toBe(12);
+  } finally {
+    await before.close();
+  }
+  const registered = await registerTextBackbone(
+    path.join(modelsDir(), 'text', 'tiny-bert-random.onnx'),
+    { name: ENCODER, tokenizer: path.join(modelsDir(), 'text', 'all-MiniLM-L6-v2', 'tokenizer.json') },
+    path.join(home, 'backbones'),
+  );
+  encoderId = registered.id;
+  runtime = await LocalRuntime.open(config, { consume: true });
+  const uploaded = await uploadTable(runtime, path.join(work, 'train.csv'), 'bank', { label: 'category' });
+  expect(uploaded.embedded).toBe(120);
+}, 120_000);
+
+afterAll(async () => {
+  await runtime?.close();
+  await rm(home, { recursive: true, force: true });
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('text datasets on a text encoder', () => {
+  let encoderVersion: ModelManifest;
+
+  it('extraction embedded the uploads with the default (registered) encoder', async () => {
+    const entries = [];
+    for await (const e of runtime.index.entries('bank', { state: 'embedded' })) entries.push(e);
+    expect(entries).toHaveLength(120);
+    expect(new Set(entries.map((e) => e.backbone))).toEqual(new Set([encoderId]));
+  });
+
+  it('trains on the default encoder when no --backbone is given: head.onnx, its id and preprocessing, out-of-domain, the verdict', async () => {
+    encoderVersion = await runtime.train('bank');
+    expect(encoderVersion.modality).toBe('text');
+    expect(encoderVersion.text).toMatchObject({ representation: 'encoder', choice: expect.stringContaining(`default text encoder "${ENCODER}"`) });
+    expect(encoderVersion.backbone).toMatchObject({ id: encoderId, name: ENCODER, embeddingSize: 32, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(encoderVersion.preprocessing).toMatchObject({ tokenizerSha256: 'da0e79933b9ed51798a3ae27893d3c5fa4a201126cef75586296df9b4d2c62a0', maxTokens: 256, pooling: 'mean', normalize: 'l2' });
+    expect(encoderVersion.head).toMatchObject({ kind: 'linear', file: 'head.onnx' });
+    expect(encoderVersion.data.images).toBe(120);
+    expect(encoderVersion.outOfDomain).toMatchObject({ method: 'knn', falseAlarmRate: 0.05 });
+    // Every train measures whether pretraining helps: here the encoder against TF-IDF, on the same texts.
+    expect(encoderVersion.assessment).toMatchObject({ baseline: 'tfidf', chosen: encoderId, n: 120 });
+    expect(encoderVersion.assessment!.explanation).toMatch(/120 labelled texts.*TF-IDF/);
+    const misclassified = JSON.parse(new TextDecoder().decode(await runtime.registry.file('bank', encoderVersion.version, 'misclassified-texts.json'))) as Array<{ key: string; text: string; label: string; predicted: string }>;
+    expect(misclassified.length).toBeGreaterThan(0);
+    expect(misclassified[0]!.text.length).toBeGreaterThan(0);
+    expect(misclassified[0]!.label).not.toBe(misclassified[0]!.predicted);
+  }, 120_000);
+
+  it('predicts and evaluates with the encoder version (TextPredictor, eval on a CSV, POST /predict)', async () => {
+    const predictor = await runtime.textPredictor();
+    const results = await predictor.predict('bank', ['my card has still not arrived', '   ', 'the top up did not go through']);
+    expect(results[1]).toBeInstanceOf(InvalidTextError);
+    for (const r of [results[0], results[2]] as Prediction[]) {
+      expect(r.model).toBe(encoderVersion.version);
+      expect(INTENTS).toContain(r.label);
+      expect(r.top).toHaveLength(5);
+      expect(r.top.reduce((a, t) => a + t.probability, 0)).toBeLessThanOrEqual(1 + 1e-5);
+      expect(typeof r.outOfDomain).toBe('boolean');
+      expect(r.oodScore).toBeGreaterThanOrEqual(0);
+    }
+
+    const evaluated = await evaluateTable(runtime, 'bank', path.join(work, 'test.csv'), { label: 'category' });
+    expect(evaluated).toMatchObject({ n: 40, model: encoderVersion.version, failed: [] });
+    expect(evaluated.labels).toEqual(INTENTS);
+
+    const response = await route({ method: 'POST', path: '/datasets/bank/predict', headers: { 'content-type': 'text/plain' }, body: new TextEncoder().encode('where is my new card') }, runtime.apiContext());
+    expect(response.status).toBe(200);
+    expect(JSON.parse(String(response.body))).toMatchObject({ model: encoderVersion.version, label: expect.any(String), outOfDomain: expect.any(Boolean), oodScore: expect.any(Number) });
+  }, 60_000);
+
+  it('answers 409 naming the encoder and how to install it on a server without it', async () => {
+    const bare = new TextPredictor(runtime.store, { location: { backbonesDir: path.join(work, 'no-backbones') } });
+    try {
+      const failure = await bare.predict('bank', ['where is my card']).then(() => undefined, (e: unknown) => e);
+      expect(failure).toBeInstanceOf(BackboneMismatchError);
+      expect((failure as BackboneMismatchError).status).toBe(409);
+      expect((failure as Error).message).toContain(`text encoder "${ENCODER}"`);
+      expect((failure as Error).message).toContain(`headstart backbone add <model.onnx> --text --tokenizer <tokenizer.json> --name ${ENCODER}`);
+    } finally {
+      await bare.release();
+    }
+  });
+
+  it('--backbone tfidf trains the TF-IDF baseline', async () => {
+    const m = await runtime.train('bank', { backbone: 'tfidf' });
+    expect(m.text).toMatchObject({ representation: 'tfidf', choice: expect.stringContaining('--backbone tfidf') });
+    expect(m.backbone.name).toBe('tfidf');
+    const [p] = (await (await runtime.textPredictor()).predict('bank', ['my card has not arrived'])) as Prediction[];
+    expect(p!.model).toBe(m.version);
+  }, 120_000);
+
+  it('--backbone auto measures the encoder against TF-IDF and trains TF-IDF, saying why with both numbers', async () => {
+    const m = await runtime.train('bank', { backbone: 'auto' });
+    expect(m.text?.representation).toBe('tfidf');
+    const reason = m.text!.choice;
+    const numbers = /TF-IDF (0\.\d{3}|1\.000) vs tiny-random (0\.\d{3}) balanced accuracy/.exec(reason);
+    expect(numbers, reason).not.toBeNull();
+    const [tfidf, encoder] = [Number(numbers![1]), Number(numbers![2])];
+    expect(tfidf).toBeGreaterThan(encoder);
+    expect(reason).toMatch(/pretraining does not help here, it hurts \(-\d+\.\d points\), trained on TF-IDF$/);
+    // The same comparison, in the shape image versions keep it (assess, report and console read it).
+    expect(m.assessment).toMatchObject({ baseline: 'tfidf', chosen: encoderId, verdict: 'does not help', n: 120 });
+    expect(m.assessment!.baselineAccuracy).toBeGreaterThan(m.assessment!.backbones[0]!.probeAccuracy);
+    expect(m.assessment!.gain).toBeCloseTo(encoder - tfidf, 2);
+  }, 180_000);
+
+  it('embeds the texts the cache lacks with the named encoder before training on it', async () => {
+    const cache = new EmbeddingCache(runtime.store);
+    const shas: string[] = [];
+    for await (const e of runtime.index.entries('early', { state: 'embedded' })) shas.push(e.sha256!);
+    expect((await cache.getMany(encoderId, shas)).every((v) => v === undefined)).toBe(true);
+    const m = await runtime.train('early', { backbone: ENCODER, assess: false });
+    expect(m.text?.representation).toBe('encoder');
+    expect(m.data.images).toBe(12);
+    expect(m.data.excluded).toEqual([]);
+    expect((await cache.getMany(encoderId, shas)).every((v) => v?.length === 32)).toBe(true);
+  }, 120_000);
+});
