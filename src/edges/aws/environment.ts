@@ -20,6 +20,8 @@ import { Backbone } from '../../backbone/Backbone.js';
 import { DEFAULT_BACKBONE } from '../../backbone/catalogue.js';
 import type { Device } from '../../backend/onnx.js';
 import type { Embedder } from '../../pipeline/extract.js';
+import { TextPredictor } from '../../pipeline/predictText.js';
+import type { ObjectStore } from '../../ports/ObjectStore.js';
 import type { TextBackboneLocation } from '../../text/resolveTextBackbone.js';
 import { TextBackbone } from '../../text/TextBackbone.js';
 import { encoderEmbedder, validatedTextEmbedder } from '../../text/textEmbedders.js';
@@ -96,6 +98,11 @@ export function lazyTextEmbedder(env: NodeJS.ProcessEnv = process.env, device: D
   const name = configuredTextBackbone(env);
   if (name === undefined) return async () => validatedTextEmbedder;
   return loadOnce(() => TextBackbone.load(name, { ...textBackboneLocation(env), device }).then(encoderEmbedder));
+}
+
+/** Serves text versions: TF-IDF ones from their files, encoder ones with the encoder the asset carries (found where {@link textBackboneLocation} says). */
+export function textPredictor(store: ObjectStore, env: NodeJS.ProcessEnv = process.env): TextPredictor {
+  return new TextPredictor(store, { location: textBackboneLocation(env) });
 }
 
 export function logger(serviceName: string): Logger {

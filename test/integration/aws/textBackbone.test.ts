@@ -1,9 +1,10 @@
 /**
- * The extract Lambda's text path on moto_server (S3 notification -> SQS -> handler), wired as
- * functions/extract/handler.ts wires it: the text embedder comes from the function's environment
- * (TEXT_BACKBONE and HEADSTART_MODELS, set by the stack with `-c textBackbone`). With an encoder
- * configured a `.txt` upload is embedded by it and the vector cached under its id; without one the
- * text is only validated (the TF-IDF path), as before. The encoder is tiny-bert-random (random
+ * The Lambdas' text path on moto_server with a text backbone shipped (`-c textBackbone`), wired as
+ * functions/extract/handler.ts and functions/infer/handler.ts wire it, from the environment the
+ * stack sets (TEXT_BACKBONE, HEADSTART_MODELS). Extract (S3 notification -> SQS -> handler): with an
+ * encoder configured a `.txt` upload is embedded by it and the vector cached under its id; without
+ * one the text is only validated (the TF-IDF path), as before. Infer: an encoder version is answered
+ * with the encoder found where the function's environment says, and refused by name when it is not there. The encoder is tiny-bert-random (random
  * weights, 32-d) with the real MiniLM tokenizer, from ../shared/models/text; its expected vectors
  * come from tiny-bert-reference.json (Python tokenizers + onnxruntime), not from our code.
  */
@@ -13,14 +14,18 @@ import path from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3ObjectStore } from '../../../src/adapters/aws/S3ObjectStore.js';
 import { backboneId, findTextCatalogueEntry } from '../../../src/backbone/catalogue.js';
-import { lazyBackbone, lazyTextEmbedder } from '../../../src/edges/aws/environment.js';
+import { lazyBackbone, lazyTextEmbedder, textPredictor } from '../../../src/edges/aws/environment.js';
+import { makeInferHandler } from '../../../src/edges/lambda/apiGateway.js';
 import { makeExtractHandler } from '../../../src/edges/lambda/extractHandler.js';
 import { EmbeddingCache } from '../../../src/embeddings/EmbeddingCache.js';
 import { datasetStatus } from '../../../src/pipeline/status.js';
+import { trainTextOnEncoder } from '../../../src/pipeline/trainTextEncoder.js';
+import type { JobRunner } from '../../../src/ports/JobRunner.js';
+import { TextBackbone } from '../../../src/text/TextBackbone.js';
 import { listAll } from '../../../src/ports/ObjectStore.js';
 import { TEXT_VALIDATED_ID } from '../../../src/text/textEmbedders.js';
 import { drainQueue } from '../../helpers/reliability.js';
@@ -105,5 +110,42 @@ describe('the extract Lambda without a text backbone', () => {
     expect(await datasetStatus({ store, index }, 'plain')).toMatchObject({ labels: { card: 1 }, refused: 0 });
     expect((await new EmbeddingCache(store).get(TEXT_VALIDATED_ID, sha256('my card has not arrived')))?.length).toBe(0);
     expect(await listAll(store, `embeddings/${TINY_ID}/`)).toEqual([]);
+  });
+});
+
+describe('the infer Lambda with a text backbone', () => {
+  const CARD = ['my card was declined at the shop', 'card payment declined again', 'why is my card not working', 'the card got blocked', 'card stopped working abroad', 'my card is broken'];
+  const TRANSFER = ['how long does a bank transfer take', 'transfer to another account', 'send money to my friend by transfer', 'my transfer has not arrived', 'cancel a transfer I made', 'transfer limit per day'];
+  const noJobs: JobRunner = { submit: async () => Promise.reject(new Error('not used')), get: async () => undefined };
+  const predictText = (text: string): APIGatewayProxyEventV2 =>
+    ({ version: '2.0', routeKey: '$default', rawPath: '/datasets/intents/predict', rawQueryString: '', headers: { 'content-type': 'text/plain' }, requestContext: { http: { method: 'POST', path: '/datasets/intents/predict' } }, body: text, isBase64Encoded: false }) as unknown as APIGatewayProxyEventV2;
+
+  it('answers text requests of an encoder version with the shipped encoder, and refuses them by name where it is missing', async () => {
+    const env = { TEXT_BACKBONE: 'tiny-bert-random', HEADSTART_MODELS: modelsDir() };
+    const { store, index, drain, put } = await extractionWith(env);
+    for (const [label, lines] of Object.entries({ card: CARD, transfer: TRANSFER })) for (const [i, line] of lines.entries()) await put(`datasets/intents/${label}/${i}.txt`, line);
+    await drain();
+    const encoder = await TextBackbone.load('tiny-bert-random', { modelsDir: modelsDir() });
+    let version: string;
+    try {
+      version = (await trainTextOnEncoder({ store, index }, encoder, 'intents', { choice: 'named', seed: 0 })).version;
+    } finally {
+      await encoder.release();
+    }
+
+    const inferWith = (environment: NodeJS.ProcessEnv) => {
+      const texts = textPredictor(store, environment);
+      return makeInferHandler({ store, index, jobs: noJobs, predictor: () => Promise.reject(new Error('no image requests here')), textPredictor: () => texts });
+    };
+    const answer = await inferWith(env)(predictText('my card was declined at the shop'));
+    expect(answer.statusCode, answer.body).toBe(200);
+    const body = JSON.parse(answer.body ?? '{}');
+    // A training text: even random encoder weights keep enough of the tokens for the head to fit it.
+    expect(body).toMatchObject({ model: version, label: 'card', outOfDomain: expect.any(Boolean) });
+    expect(body.top.map((t: { label: string }) => t.label).sort()).toEqual(['card', 'transfer']);
+
+    const elsewhere = await inferWith({ ...env, HEADSTART_MODELS: path.join(modelsDir(), 'text', 'no-such-folder') })(predictText('my card'));
+    expect(elsewhere.statusCode).toBe(409);
+    expect(JSON.parse(elsewhere.body ?? '{}').error).toMatch(/text encoder "tiny-bert-random".*cannot load.*tiny-bert-random\.onnx is missing/);
   });
 });
