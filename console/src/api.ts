@@ -63,6 +63,8 @@ export interface Assessment {
   gain: number;
   gainInterval: [number, number];
   baselineAccuracy: number;
+  /** The no-transfer arm: 'tfidf' for texts; pixels for images (absent in older versions). */
+  baseline?: string;
   backbones: { id: string; logme: number; probeAccuracy: number }[];
   chosen: string;
   confident: boolean;

@@ -131,7 +131,7 @@ export class ModelPanel {
         {},
         h('dt', {}, 'With pretraining (linear probe)'),
         h('dd', {}, best ? percent(best.probeAccuracy) : 'n/a'),
-        h('dt', {}, 'Without (same head on raw pixels)'),
+        h('dt', {}, a.baseline === 'tfidf' ? 'Without (same head on TF-IDF n-grams)' : 'Without (same head on raw pixels)'),
         h('dd', {}, percent(a.baselineAccuracy)),
         h('dt', {}, 'Gain, 95% interval'),
         h('dd', {}, `${points(a.gain)} (${points(a.gainInterval[0])} to ${points(a.gainInterval[1])})`),

@@ -54,12 +54,12 @@ function program(): Command {
     .option('--json', 'print the model summary as JSON')
     .option('--hidden <units>', 'add one hidden layer of this many units', (v) => parsePositiveInt(v, '--hidden'))
     .option('--seed <n>', 'random seed (training is deterministic for a seed)', (v) => parsePositiveInt(v, '--seed', true), 0)
-    .option('--backbone <name>', "backbone to train on: a catalogue name, or 'auto' for the one the transfer assessment ranks best")
+    .option('--backbone <name>', "backbone to train on: a catalogue name, or 'auto' for the one the transfer assessment ranks best (texts: a text encoder's name, 'tfidf', or 'auto' for the better of the installed encoders and TF-IDF)")
     .action(async (name: string, options: { json?: boolean; hidden?: number; seed: number; backbone?: string }) => withRuntime(async (rt) => (await import('./commands/train.js')).trainCommand(rt, name, options)));
 
   cli
     .command('assess')
-    .description('does pretraining help here? LogME and linear-probe accuracy per backbone vs a no-transfer pixel baseline, with a verdict')
+    .description('does pretraining help here? LogME and linear-probe accuracy per backbone vs a no-transfer baseline (pixels; TF-IDF n-grams for texts), with a verdict')
     .argument('<name>', 'dataset')
     .option('--json', 'print JSON { backbones: [{ id, logme, probeAccuracy }], baselineAccuracy, gain, verdict, explanation }')
     .option('--backbones <names>', 'comma-separated backbone names (default: every backbone on this machine)', (v) => v.split(',').map((s) => s.trim()).filter(Boolean))

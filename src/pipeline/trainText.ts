@@ -19,10 +19,12 @@ import { mapLimit } from '../util/mapLimit.js';
 import { encodeTfidfModel, fitTfidfModel, TFIDF_HEAD_FILE, TFIDF_STATE_FILE, tfidfId } from '../text/tfidfModel.js';
 import { decodeText, isTextKey } from '../text/validateText.js';
 
-/** What a text-only training says when it had to fall back to the baseline. */
-export const NO_TEXT_ENCODER =
-  'no pretrained text encoder is installed, so this model uses the TF-IDF baseline (word 1-2-grams + character 2-5-grams). ' +
+/** How to install a pretrained text encoder. */
+export const HOW_TO_GET_TEXT_ENCODER =
   'To get one: `npm run fetch-models -- minilm-l6-v2` on a machine with internet, or `headstart backbone add <model.onnx> --text --tokenizer <tokenizer.json> --name <name>`.';
+
+/** What a text-only training says when it had to fall back to the baseline. */
+export const NO_TEXT_ENCODER = `no pretrained text encoder is installed, so this model uses the TF-IDF baseline (word 1-2-grams + character 2-5-grams). ${HOW_TO_GET_TEXT_ENCODER}`;
 
 export interface TextTrainOptions {
   seed?: number;

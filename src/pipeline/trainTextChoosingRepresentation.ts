@@ -14,6 +14,7 @@
  * measures its backbone against pixels, unless `assess` is false.
  */
 import type { Device } from '../backend/onnx.js';
+import { TrainingDataError } from '../errors.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { listTextBackbones, defaultTextBackboneName, type TextBackboneLocation } from '../text/resolveTextBackbone.js';
 import type { TextBackbone } from '../text/TextBackbone.js';
@@ -21,7 +22,7 @@ import { assessTextRepresentations, TFIDF_BASELINE, type TextTransferAssessment 
 import { summarizeAssessment } from '../transfer/assessmentSummary.js';
 import type { DataPlane } from './status.js';
 import { TRAIN_ASSESSMENT, type TrainOptions } from './train.js';
-import { loadTextTrainingSet, NO_TEXT_ENCODER, trainTextDataset } from './trainText.js';
+import { HOW_TO_GET_TEXT_ENCODER, loadTextTrainingSet, NO_TEXT_ENCODER, trainTextDataset } from './trainText.js';
 import { trainTextOnEncoder } from './trainTextEncoder.js';
 
 /** Where text encoders come from for a training. */
@@ -58,6 +59,38 @@ class EncoderLoader {
 /** Installed encoders that may be picked without being named (test-only ones never are). */
 async function candidateEncoders(location: TextBackboneLocation): Promise<string[]> {
   return (await listTextBackbones(location)).filter((b) => b.spec.defaultCandidate || b.registered).map((b) => b.spec.name);
+}
+
+/** Loads each encoder; one that cannot be loaded is skipped, with the reason. */
+async function loadEncoders(loader: EncoderLoader, names: readonly string[]): Promise<{ encoders: TextBackbone[]; skipped: { name: string; reason: string }[] }> {
+  const encoders: TextBackbone[] = [];
+  const skipped: { name: string; reason: string }[] = [];
+  for (const name of names) {
+    try {
+      encoders.push(await loader.load(name));
+    } catch (error) {
+      skipped.push({ name, reason: (error as Error).message });
+    }
+  }
+  return { encoders, skipped };
+}
+
+/**
+ * `headstart assess` on a text dataset: the named encoders (default: every installed one that may
+ * be picked) against TF-IDF, on the sample a training assesses.
+ */
+export async function assessTextDataset(plane: Plane, source: TextEncoderSource, dataset: string, options: Pick<TrainOptions, 'seed' | 'device'> & { encoders?: string[] } = {}): Promise<TextTransferAssessment> {
+  const loader = new EncoderLoader(source);
+  try {
+    const { encoders, skipped } = await loadEncoders(loader, options.encoders ?? (await candidateEncoders(source.location ?? {})));
+    if (encoders.length === 0) {
+      const why = skipped.length > 0 ? skipped.map((s) => `${s.name}: ${s.reason}`).join('; ') : `no pretrained text encoder is installed. ${HOW_TO_GET_TEXT_ENCODER}`;
+      throw new TrainingDataError(`dataset "${dataset}" holds texts, and no text encoder could be assessed against the TF-IDF baseline: ${why}`, { context: { dataset } });
+    }
+    return await assessOnSample(plane, dataset, encoders, options, skipped);
+  } finally {
+    await loader.release();
+  }
 }
 
 async function assessOnSample(plane: Plane, dataset: string, encoders: TextBackbone[], options: TrainOptions, skipped: { name: string; reason: string }[] = []): Promise<TextTransferAssessment> {
@@ -110,16 +143,7 @@ export async function trainTextChoosingRepresentation(plane: Plane, source: Text
     }
     if (choice !== 'auto') return await onEncoder(await loader.load(choice), `text encoder "${choice}", as asked (--backbone ${choice})`);
 
-    const names = await candidateEncoders(location);
-    const encoders: TextBackbone[] = [];
-    const skipped: { name: string; reason: string }[] = [];
-    for (const name of names) {
-      try {
-        encoders.push(await loader.load(name));
-      } catch (error) {
-        skipped.push({ name, reason: (error as Error).message });
-      }
-    }
+    const { encoders, skipped } = await loadEncoders(loader, await candidateEncoders(location));
     if (encoders.length === 0) {
       const why = skipped.length > 0 ? `no text encoder could be loaded (${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})` : NO_TEXT_ENCODER;
       return await tfidf(`--backbone auto: the only representation available is the TF-IDF baseline; ${why}`);

@@ -5,8 +5,8 @@
  *
  * - no --backbone: the registered encoder is the default, so the version is an encoder version
  *   (head.onnx, k-NN out-of-domain, the encoder's id and preprocessing, the encoder-vs-TF-IDF verdict);
- * - it serves: TextPredictor, `eval` on a CSV, POST /datasets/{name}/predict; a server without
- *   the encoder answers 409 naming it and how to install it;
+ * - it serves: TextPredictor, `eval` on a CSV, POST /datasets/{name}/predict, `predict --text`; a
+ *   server without the encoder answers 409 naming it and how to install it; `assess` compares it with TF-IDF;
  * - --backbone tfidf trains TF-IDF; --backbone auto measures both and picks TF-IDF (random weights
  *   lose), saying why with both numbers;
  * - texts uploaded before the encoder was installed are embedded with it first.
@@ -26,6 +26,7 @@ import { TextPredictor } from '../../../src/pipeline/predictText.js';
 import type { Prediction } from '../../../src/pipeline/predict.js';
 import type { ModelManifest } from '../../../src/registry/ModelManifest.js';
 import { registerTextBackbone } from '../../../src/text/registerTextBackbone.js';
+import { runCli } from '../../helpers/reliability.js';
 import { datasetsDir, modelsDir } from '../../helpers/shared.js';
 
 const ENCODER = 'tiny-random';
@@ -135,6 +136,17 @@ describe('text datasets on a text encoder', () => {
     expect(response.status).toBe(200);
     expect(JSON.parse(String(response.body))).toMatchObject({ model: encoderVersion.version, label: expect.any(String), outOfDomain: expect.any(Boolean), oodScore: expect.any(Number) });
   }, 60_000);
+
+  it('through the CLI: predict --text answers with the encoder version, assess compares the encoder with TF-IDF', async () => {
+    const cli = { home, cwd: work };
+    const predicted = await runCli(['predict', 'bank', '--text', 'my card has not arrived yet', '--json'], cli);
+    expect(predicted.code, predicted.stderr).toBe(0);
+    expect(JSON.parse(predicted.stdout)).toMatchObject({ model: encoderVersion.version, label: expect.any(String), outOfDomain: expect.any(Boolean), oodScore: expect.any(Number) });
+    const assessed = await runCli(['assess', 'bank', '--json'], cli);
+    expect(assessed.code, assessed.stderr).toBe(0);
+    // The same sample, folds and seed as the training's assessment: the same numbers.
+    expect(JSON.parse(assessed.stdout)).toMatchObject({ baseline: 'tfidf', n: 120, verdict: encoderVersion.assessment!.verdict, gain: encoderVersion.assessment!.gain, baselineAccuracy: encoderVersion.assessment!.baselineAccuracy });
+  }, 120_000);
 
   it('answers 409 naming the encoder and how to install it on a server without it', async () => {
     const bare = new TextPredictor(runtime.store, { location: { backbonesDir: path.join(work, 'no-backbones') } });
