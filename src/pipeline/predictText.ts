@@ -28,6 +28,8 @@ export interface TextPredictorOptions {
 /** A loaded version: texts (already checked) in, predictions out. */
 interface ServedTextModel {
   predict(texts: readonly string[]): Promise<TextPrediction[]>;
+  /** Frees what the version holds beyond plain arrays (an encoder version's head session). */
+  release?(): Promise<void>;
 }
 
 export class TextPredictor {
@@ -119,6 +121,7 @@ export class TextPredictor {
           return { label, probability, top, outOfDomain: d?.outOfDomain ?? false, oodScore: d?.score ?? 0 };
         });
       },
+      release: () => head.release(),
     };
   }
 
@@ -140,11 +143,13 @@ export class TextPredictor {
     return checked.map((c) => (typeof c === 'string' ? { ...(predictions[row++] as TextPrediction), model: chosen } : c));
   }
 
-  /** Releases the encoders this predictor loaded. */
+  /** Releases the versions' head sessions and the encoders this predictor loaded. */
   async release(): Promise<void> {
-    const loaded = [...this.encoders.values()];
+    const models = [...this.models.values()];
+    const encoders = [...this.encoders.values()];
+    this.models.clear();
     this.encoders.clear();
-    await Promise.allSettled(loaded.map(async (e) => (await e).release()));
+    await Promise.allSettled([...models.map(async (m) => (await m).release?.()), ...encoders.map(async (e) => (await e).release())]);
   }
 }
 

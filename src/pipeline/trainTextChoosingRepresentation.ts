@@ -14,7 +14,7 @@
  * measures its backbone against pixels, unless `assess` is false.
  */
 import type { Device } from '../backend/onnx.js';
-import { TrainingDataError } from '../errors.js';
+import { NotFoundError, TrainingDataError } from '../errors.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { listTextBackbones, defaultTextBackboneName, type TextBackboneLocation } from '../text/resolveTextBackbone.js';
 import type { TextBackbone } from '../text/TextBackbone.js';
@@ -141,7 +141,14 @@ export async function trainTextChoosingRepresentation(plane: Plane, source: Text
       if (name === undefined) return await tfidf(NO_TEXT_ENCODER);
       return await onEncoder(await loader.load(name), `the default text encoder "${name}" (--backbone tfidf trains the TF-IDF baseline, --backbone auto the better of the two)`);
     }
-    if (choice !== 'auto') return await onEncoder(await loader.load(choice), `text encoder "${choice}", as asked (--backbone ${choice})`);
+    if (choice !== 'auto') {
+      const named = await loader.load(choice).catch((error: unknown) => {
+        // An image backbone's name (or a typo) on a text dataset: say what --backbone takes here.
+        if (error instanceof NotFoundError) throw new NotFoundError(`dataset "${dataset}" holds texts, so --backbone takes a text encoder, "tfidf" or "auto": ${error.message}`, error.code, { cause: error });
+        throw error;
+      });
+      return await onEncoder(named, `text encoder "${choice}", as asked (--backbone ${choice})`);
+    }
 
     const { encoders, skipped } = await loadEncoders(loader, await candidateEncoders(location));
     if (encoders.length === 0) {

@@ -184,6 +184,10 @@ describe('text datasets on a text encoder', () => {
     expect(m.assessment!.gain).toBeCloseTo(encoder - tfidf, 2);
   }, 180_000);
 
+  it('refuses an image backbone named for a text dataset, saying what --backbone takes there', async () => {
+    await expect(runtime.train('bank', { backbone: 'mobilenetv2-12-fp32-embed' })).rejects.toThrow(/dataset "bank" holds texts, so --backbone takes a text encoder, "tfidf" or "auto": unknown text backbone "mobilenetv2-12-fp32-embed"; known: .*tiny-random/);
+  });
+
   it('embeds the texts the cache lacks with the named encoder before training on it', async () => {
     const cache = new EmbeddingCache(runtime.store);
     const shas: string[] = [];
