@@ -35,6 +35,11 @@ export interface TextEncoderSource {
    */
   load?: (name: string) => Promise<TextBackbone>;
   device?: Device;
+  /**
+   * The encoder extraction embeds with when the edge configures one (the AWS stack's TEXT_BACKBONE):
+   * the default then. Else the installed default (defaultTextBackboneName), as local extraction picks it.
+   */
+  defaultName?: string;
 }
 
 type Plane = Pick<DataPlane, 'store' | 'index'>;
@@ -137,7 +142,7 @@ export async function trainTextChoosingRepresentation(plane: Plane, source: Text
 
     if (choice === TFIDF_BASELINE) return await tfidf('the TF-IDF baseline, as asked (--backbone tfidf)');
     if (choice === undefined) {
-      const name = await defaultTextBackboneName(location);
+      const name = source.defaultName ?? (await defaultTextBackboneName(location));
       if (name === undefined) return await tfidf(NO_TEXT_ENCODER);
       return await onEncoder(await loader.load(name), `the default text encoder "${name}" (--backbone tfidf trains the TF-IDF baseline, --backbone auto the better of the two)`);
     }

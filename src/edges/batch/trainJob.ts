@@ -12,6 +12,7 @@ import type { DatasetIndex } from '../../ports/DatasetIndex.js';
 import { readJob, updateJob } from '../../pipeline/jobs.js';
 import type { TrainingBackbone } from '../../pipeline/train.js';
 import { trainChoosingBackbone } from '../../pipeline/trainChoosingBackbone.js';
+import type { TextEncoderSource } from '../../pipeline/trainTextChoosingRepresentation.js';
 
 export interface TrainJobInput {
   store: ObjectStore;
@@ -20,6 +21,8 @@ export interface TrainJobInput {
   dataset: string;
   jobId: string;
   device: Device;
+  /** Where text datasets find their encoders (default: HEADSTART_MODELS; text datasets then train TF-IDF when none is there). */
+  textEncoders?: TextEncoderSource;
   log?: (message: string, context?: Record<string, unknown>) => void;
 }
 
@@ -32,7 +35,11 @@ export async function runTrainJob(input: TrainJobInput): Promise<JobState> {
     // The same policy as the local runtime (text datasets train their own representation).
     const manifest = await trainChoosingBackbone(
       { store, index: input.index },
-      { extraction: async () => input.backbone, named: async (name) => (await import('../../backbone/Backbone.js')).Backbone.load(name, { device: input.device }) },
+      {
+        extraction: async () => input.backbone,
+        named: async (name) => (await import('../../backbone/Backbone.js')).Backbone.load(name, { device: input.device }),
+        ...(input.textEncoders ? { text: input.textEncoders } : {}),
+      },
       dataset,
       { device: input.device },
     );
@@ -55,7 +62,7 @@ export async function runTrainJob(input: TrainJobInput): Promise<JobState> {
  * the trainer decides, so a fallback is logged and kept in the job record and model.json.
  */
 export async function trainJobFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { dynamoIndex, lazyBackbone, logger, requireEnv, s3Store, trainingLock } = await import('../aws/environment.js');
+  const { configuredTextBackbone, dynamoIndex, lazyBackbone, logger, requireEnv, s3Store, textBackboneLocation, trainingLock } = await import('../aws/environment.js');
   const log = logger('headstart-train');
   const device = deviceFromEnv(env);
   const dataset = requireEnv('DATASET', env);
@@ -68,6 +75,8 @@ export async function trainJobFromEnv(env: NodeJS.ProcessEnv = process.env): Pro
       dataset,
       jobId,
       device,
+      // The encoder the extract Lambda embeds with is the default here too (its embeddings are cached).
+      textEncoders: { location: textBackboneLocation(env), defaultName: configuredTextBackbone(env) },
       log: (message, context) => log.info(message, context ?? {}),
     });
     return job.status === 'succeeded' ? 0 : 1;

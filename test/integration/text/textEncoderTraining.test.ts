@@ -9,6 +9,7 @@
  *   server without the encoder answers 409 naming it and how to install it; `assess` compares it with TF-IDF;
  * - --backbone tfidf trains TF-IDF; --backbone auto measures both and picks TF-IDF (random weights
  *   lose), saying why with both numbers;
+ * - the Batch job's entry follows the same policy (the stack's configured encoder as the default);
  * - texts uploaded before the encoder was installed are embedded with it first.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { route } from '../../../src/api/router.js';
 import { evaluateTable, uploadTable } from '../../../src/cli/commands/text.js';
 import { localConfig } from '../../../src/config.js';
+import { runTrainJob } from '../../../src/edges/batch/trainJob.js';
 import { EmbeddingCache } from '../../../src/embeddings/EmbeddingCache.js';
 import { BackboneMismatchError, InvalidTextError } from '../../../src/errors.js';
 import { LocalRuntime } from '../../../src/local/LocalRuntime.js';
@@ -183,6 +185,24 @@ describe('text datasets on a text encoder', () => {
     expect(m.assessment!.baselineAccuracy).toBeGreaterThan(m.assessment!.backbones[0]!.probeAccuracy);
     expect(m.assessment!.gain).toBeCloseTo(encoder - tfidf, 2);
   }, 180_000);
+
+  it('the Batch job trains with the same policy, the encoder the stack configures being the default', async () => {
+    // As on AWS: the shipped encoder is a catalogue one in HEADSTART_MODELS, named by TEXT_BACKBONE; no registered ones.
+    const job = await runTrainJob({
+      store: runtime.store,
+      index: runtime.index,
+      backbone: await runtime.backbone(),
+      dataset: 'bank',
+      jobId: 'batch-text-1',
+      device: 'cpu',
+      textEncoders: { location: { modelsDir: modelsDir() }, defaultName: 'tiny-bert-random' },
+    });
+    expect(job, job.error).toMatchObject({ status: 'succeeded', version: expect.any(String) });
+    const m = await runtime.registry.manifest('bank', job.version!);
+    expect(m.text?.representation).toBe('encoder');
+    expect(m.backbone.name).toBe('tiny-bert-random');
+    expect(m.data.images).toBe(120);
+  }, 120_000);
 
   it('refuses an image backbone named for a text dataset, saying what --backbone takes there', async () => {
     await expect(runtime.train('bank', { backbone: 'mobilenetv2-12-fp32-embed' })).rejects.toThrow(/dataset "bank" holds texts, so --backbone takes a text encoder, "tfidf" or "auto": unknown text backbone "mobilenetv2-12-fp32-embed"; known: .*tiny-random/);
