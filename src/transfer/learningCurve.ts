@@ -55,13 +55,22 @@ export interface LearningCurveInput {
   classNames: readonly string[];
 }
 
-export interface LearningCurveOptions {
+/** The options of the protocol every curve shares (sizes, seeds, held-out split, cost cap). */
+export interface CurveProtocolOptions {
   ks?: readonly number[];
   /** Number of seeds per k. */
   seeds?: number;
   /** First seed; the others follow it. */
   seed?: number;
   heldOutFraction?: number;
+  /**
+   * Most training examples summed over all fits (seeds x points): points are dropped from the
+   * largest ("all" first) until the rest fits, keeping at least the smallest k. Default: no cap.
+   */
+  maxTrainingExamples?: number;
+}
+
+export interface LearningCurveOptions extends CurveProtocolOptions {
   /** lambda * (training images): the L2 strength on the summed loss (1/C in scikit-learn terms). */
   regularization?: number;
   device?: Device;
@@ -74,27 +83,47 @@ export interface CurveStat {
   values: number[];
 }
 
-export interface LearningCurvePoint {
+/**
+ * One point of any modality's curve. `embedding` is the first series (the pretrained representation,
+ * or the only one measured: a TF-IDF text version with no encoder); `baseline` the no-transfer one,
+ * absent when the first series is already the baseline.
+ */
+export interface CurvePoint {
   k: number | 'all';
-  /** Training images per class (for "all": the smallest class's pool). */
+  /** Training examples per class (for "all": the smallest class's pool). */
   perClass: number;
-  /** Training images in total (mean over seeds; equal for all seeds). */
+  /** Training examples in total (mean over seeds; equal for all seeds). */
   trainImages: number;
   embedding: CurveStat;
-  baseline: CurveStat;
+  baseline?: CurveStat;
   seeds: number;
 }
 
-export interface LearningCurve {
-  points: LearningCurvePoint[];
-  /** Held-out images per seed (the same count every seed). */
+/** An image curve's point: always both series. */
+export interface LearningCurvePoint extends CurvePoint {
+  baseline: CurveStat;
+}
+
+/** What each series measures, for a reader to label them (absent: backbone embedding vs pixels). */
+export interface CurveSeriesNames {
+  embedding: string;
+  baseline?: string;
+}
+
+/** A measured curve as model.json keeps it, for images and texts alike. */
+export interface MeasuredCurve<P extends CurvePoint = CurvePoint> {
+  points: P[];
+  /** Held-out examples per seed (the same count every seed). */
   heldOut: number;
-  /** lambda = regularization / training images at each point. */
+  /** lambda = regularization / training examples at each point. */
   regularization: number;
   metric: 'balancedAccuracy';
-  /** ks left out because some class has too few images to sample them. */
+  /** ks left out because some class has too few examples to sample them, or over the cost cap. */
   skipped: number[];
+  series?: CurveSeriesNames;
 }
+
+export type LearningCurve = MeasuredCurve<LearningCurvePoint>;
 
 function stat(values: number[]): CurveStat {
   const mean = values.reduce((a, v) => a + v, 0) / values.length;
@@ -155,23 +184,42 @@ class FixedLambdaHead {
   }
 }
 
-export async function learningCurve(input: LearningCurveInput, options: LearningCurveOptions = {}): Promise<LearningCurve> {
-  const { labels, classNames, embeddingDim, pixelDim } = input;
-  const n = labels.length;
+/** One (seed, k) fit of a curve: its training rows, its seed's held-out rows, and the k it samples. */
+export interface CurveFit {
+  train: readonly number[];
+  heldOut: readonly number[];
+  k: number | 'all';
+  seed: number;
+}
+
+export interface MeasuredSeries<S extends string> {
+  points: Array<Omit<CurvePoint, 'embedding' | 'baseline'> & { scores: Record<S, CurveStat> }>;
+  heldOut: number;
+  skipped: number[];
+}
+
+/**
+ * The protocol above, for any representation: the seeded held-out splits, the nested k-per-class
+ * samples (ks at or above the smallest pool skipped, "all" kept unless over the cost cap), and
+ * mean ± std over seeds of what `score` returns per series for each fit. `unit` names the examples
+ * in the error message.
+ */
+export async function measureCurve<S extends string>(
+  labels: Int32Array,
+  classNames: readonly string[],
+  options: CurveProtocolOptions,
+  score: (fit: CurveFit) => Promise<Record<S, number>>,
+  unit = 'images',
+): Promise<MeasuredSeries<S>> {
   const classes = classNames.length;
-  if (input.embeddings.length !== n * embeddingDim || input.pixels.length !== n * pixelDim) {
-    throw new TrainingDataError(`learning curve: ${n} labels but ${input.embeddings.length / embeddingDim} embedding rows and ${input.pixels.length / pixelDim} pixel rows`);
-  }
   const counts = new Array<number>(classes).fill(0);
   labels.forEach((c) => (counts[c] = (counts[c] ?? 0) + 1));
   if (classes < 2 || counts.some((c) => c < 2)) {
-    throw new TrainingDataError(`a learning curve needs at least 2 classes of at least 2 images each (one held out, one to train on); got ${classNames.map((c, i) => `${c} ${counts[i]}`).join(', ')}`);
+    throw new TrainingDataError(`a learning curve needs at least 2 classes of at least 2 ${unit} each (one held out, one to train on); got ${classNames.map((c, i) => `${c} ${counts[i]}`).join(', ')}`);
   }
   const fraction = options.heldOutFraction ?? DEFAULT_HELD_OUT_FRACTION;
   const seeds = options.seeds ?? DEFAULT_CURVE_SEEDS;
   const firstSeed = options.seed ?? 0;
-  const regularization = options.regularization ?? DEFAULT_CURVE_REGULARIZATION;
-  const device = options.device ?? 'cpu';
   if (!(fraction > 0 && fraction < 1)) throw new RangeError(`heldOutFraction must be in (0, 1), got ${fraction}`);
   if (!(Number.isInteger(seeds) && seeds >= 1)) throw new RangeError(`seeds must be a positive integer, got ${seeds}`);
 
@@ -182,47 +230,76 @@ export async function learningCurve(input: LearningCurveInput, options: Learning
   for (const k of requested) if (!(Number.isInteger(k) && k >= 1)) throw new RangeError(`k must be a positive integer, got ${k}`);
   const ks: Array<number | 'all'> = [...requested.filter((k) => k < smallestPool), 'all'];
   const skipped = requested.filter((k) => k >= smallestPool);
+  // Below the smallest pool, k per class trains on k x classes examples, the same count every seed.
+  const poolTotal = (splits[0] as { pools: number[][] }).pools.reduce((a, p) => a + p.length, 0);
+  const examples = (k: number | 'all'): number => seeds * (k === 'all' ? poolTotal : k * classes);
+  const cap = options.maxTrainingExamples ?? Number.POSITIVE_INFINITY;
+  while (ks.length > 1 && ks.reduce((a: number, k) => a + examples(k), 0) > cap) {
+    const dropped = ks.pop();
+    if (typeof dropped === 'number') skipped.unshift(dropped);
+  }
+  skipped.sort((a, b) => a - b);
+
+  const scores = ks.map(() => ({ values: new Map<S, number[]>(), trainImages: 0 }));
+  for (const [s, split] of splits.entries()) {
+    for (const [i, k] of ks.entries()) {
+      const train = split.pools.flatMap((pool) => (k === 'all' ? pool : pool.slice(0, k)));
+      const entry = scores[i] as (typeof scores)[number];
+      entry.trainImages = train.length;
+      const got = await score({ train, heldOut: split.heldOut, k, seed: firstSeed + s });
+      for (const [series, value] of Object.entries(got) as Array<[S, number]>) entry.values.set(series, [...(entry.values.get(series) ?? []), value]);
+    }
+  }
+  return {
+    points: ks.map((k, i) => {
+      const entry = scores[i] as (typeof scores)[number];
+      return {
+        k,
+        perClass: k === 'all' ? smallestPool : k,
+        trainImages: entry.trainImages,
+        scores: Object.fromEntries([...entry.values].map(([series, values]) => [series, stat(values)])) as Record<S, CurveStat>,
+        seeds,
+      };
+    }),
+    heldOut: (splits[0] as { heldOut: number[] }).heldOut.length,
+    skipped,
+  };
+}
+
+export async function learningCurve(input: LearningCurveInput, options: LearningCurveOptions = {}): Promise<LearningCurve> {
+  const { labels, classNames, embeddingDim, pixelDim } = input;
+  const n = labels.length;
+  const classes = classNames.length;
+  if (input.embeddings.length !== n * embeddingDim || input.pixels.length !== n * pixelDim) {
+    throw new TrainingDataError(`learning curve: ${n} labels but ${input.embeddings.length / embeddingDim} embedding rows and ${input.pixels.length / pixelDim} pixel rows`);
+  }
+  const regularization = options.regularization ?? DEFAULT_CURVE_REGULARIZATION;
+  const device = options.device ?? 'cpu';
 
   const embeddingHead = await FixedLambdaHead.create(embeddingDim, classes, device);
   const pixelHead = await FixedLambdaHead.create(pixelDim, classes, device);
   try {
-    const scores = ks.map(() => ({ embedding: [] as number[], baseline: [] as number[], trainImages: 0 }));
     // L2 normalisation is per row, so the embeddings are normalised once; the pixels depend on the
     // training rows' standardisation and are normalised per fit (training and held-out rows together).
     const embeddings = await normalizeEmbeddings(input.embeddings, n, embeddingDim, device);
-    for (const split of splits) {
-      for (const [i, k] of ks.entries()) {
-        const train = split.pools.flatMap((pool) => (k === 'all' ? pool : pool.slice(0, k)));
-        const entry = scores[i] as (typeof scores)[number];
-        entry.trainImages = train.length;
-        const lambda = regularization / train.length;
-        entry.embedding.push(await embeddingHead.score(embeddings, labels, train, split.heldOut, lambda, classNames));
-
-        const scaler = fitStandardizer(input.pixels, pixelDim, train);
-        const rows = [...train, ...split.heldOut];
-        const pixels = await normalizeEmbeddings(standardize(input.pixels, pixelDim, scaler, rows), rows.length, pixelDim, device);
-        const local = Int32Array.from(rows, (r) => labels[r] as number);
-        const trainLocal = train.map((_, j) => j);
-        const testLocal = split.heldOut.map((_, j) => train.length + j);
-        entry.baseline.push(await pixelHead.score(pixels, local, trainLocal, testLocal, lambda, classNames));
-      }
-    }
+    const measured = await measureCurve(labels, classNames, options, async ({ train, heldOut }) => {
+      const lambda = regularization / train.length;
+      const embedding = await embeddingHead.score(embeddings, labels, train, heldOut, lambda, classNames);
+      const scaler = fitStandardizer(input.pixels, pixelDim, train);
+      const rows = [...train, ...heldOut];
+      const pixels = await normalizeEmbeddings(standardize(input.pixels, pixelDim, scaler, rows), rows.length, pixelDim, device);
+      const local = Int32Array.from(rows, (r) => labels[r] as number);
+      const trainLocal = train.map((_, j) => j);
+      const testLocal = heldOut.map((_, j) => train.length + j);
+      const baseline = await pixelHead.score(pixels, local, trainLocal, testLocal, lambda, classNames);
+      return { embedding, baseline };
+    });
     return {
-      points: ks.map((k, i) => {
-        const entry = scores[i] as (typeof scores)[number];
-        return {
-          k,
-          perClass: k === 'all' ? smallestPool : k,
-          trainImages: entry.trainImages,
-          embedding: stat(entry.embedding),
-          baseline: stat(entry.baseline),
-          seeds,
-        };
-      }),
-      heldOut: (splits[0] as { heldOut: number[] }).heldOut.length,
+      points: measured.points.map(({ scores, ...point }) => ({ ...point, embedding: scores.embedding, baseline: scores.baseline })),
+      heldOut: measured.heldOut,
       regularization,
       metric: 'balancedAccuracy',
-      skipped,
+      skipped: measured.skipped,
     };
   } finally {
     await embeddingHead.release();

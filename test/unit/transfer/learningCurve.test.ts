@@ -48,6 +48,19 @@ describe('learningCurve', () => {
     expect(k5?.embedding.std).toBeGreaterThanOrEqual(0);
   });
 
+  it('keeps within a cap on training images summed over the fits, dropping "all" and then the largest k', async () => {
+    // Pools 21, 14, 8 (as above): per seed k = 1, 2, 5 train on 3, 6, 15 images; "all" on 43.
+    const input = synthetic([30, 20, 12]);
+    const capped = await learningCurve(input, { seeds: 2, maxTrainingExamples: 2 * (3 + 6 + 15) });
+    expect(capped.points.map((p) => p.k)).toEqual([1, 2, 5]);
+    expect(capped.skipped).toEqual([10, 20]);
+    const tight = await learningCurve(input, { seeds: 2, maxTrainingExamples: 2 * (3 + 6 + 15) - 1 });
+    expect(tight.points.map((p) => p.k)).toEqual([1, 2]);
+    expect(tight.skipped).toEqual([5, 10, 20]);
+    // Never empty: the smallest k stays even when it alone is over the cap.
+    expect((await learningCurve(input, { seeds: 1, maxTrainingExamples: 1 })).points.map((p) => p.k)).toEqual([1]);
+  });
+
   it('is deterministic for a seed, and different seeds draw different samples', async () => {
     const input = synthetic([15, 15, 15], 4);
     const a = await learningCurve(input, { seeds: 2, ks: [2], seed: 7 });
