@@ -5,9 +5,13 @@
  *
  * Sections appear only when their data is there: a version trained before the transfer
  * assessment existed still gets a report, just without the verdict and the learning curve.
+ *
+ * One page for images and texts: {@link wordsFor} holds what differs in words (the examples' noun,
+ * the representation, the baseline), and the misclassified section lists a text's start where an
+ * image has its thumbnail.
  */
 import { compact, escapeHtml, fixed, formatDate, percent, points } from './html.js';
-import type { ReportInput, ReportLearningCurvePoint, ReportMisclassified } from './reportInput.js';
+import type { ReportCurveSeries, ReportInput, ReportLearningCurvePoint, ReportMisclassified } from './reportInput.js';
 import { REPORT_CSS } from './style.js';
 import { lineChart, stripChart, type Series, type Tick } from './svg.js';
 
@@ -53,6 +57,29 @@ ${body}
 
 // ---------------------------------------------------------------------------------------------
 
+/** The words that differ between an image and a text version. */
+interface Words {
+  /** The examples, plural and singular. */
+  items: string;
+  item: string;
+  /** The no-transfer arm, as the verdict names it. */
+  baseline: string;
+  /** The learning curve's series and its one-line description. */
+  curve: ReportCurveSeries & { about: string };
+}
+
+const IMAGE_CURVE = { embedding: 'pretrained embedding + head', baseline: 'no transfer (pixel baseline)' };
+
+export function wordsFor(input: ReportInput): Words {
+  const text = input.modality === 'text';
+  const baseline = text || input.assessment?.baseline === 'tfidf' ? 'no transfer (TF-IDF baseline)' : 'no transfer (pixel baseline)';
+  const curve = input.learningCurveSeries ?? IMAGE_CURVE;
+  const about = curve.baseline
+    ? `${curve.embedding} against ${curve.baseline}`
+    : `${curve.embedding}, the only representation measured${text && input.representation?.kind === 'tfidf' ? ' (it is the no-transfer baseline itself: no pretrained text encoder in this version)' : ''}`;
+  return { items: text ? 'texts' : 'images', item: text ? 'text' : 'image', baseline, curve: { ...curve, about } };
+}
+
 function card(value: string, label: string): string {
   return `<div class="card"><div class="value">${value}</div><div class="label">${escapeHtml(label)}</div></div>`;
 }
@@ -64,25 +91,31 @@ function headerSection(input: ReportInput): string {
     : '–';
   const excluded = input.images.excluded.length;
   const m = input.metrics;
+  const w = wordsFor(input);
+  const representation = input.representation?.kind === 'tfidf'
+    ? `<dt>representation</dt><dd>TF-IDF n-grams fitted on the training texts (no pretraining) <code>${escapeHtml(input.backbone.id)}</code></dd>`
+    : `<dt>${input.modality === 'text' ? 'text encoder' : 'backbone'}</dt><dd>${escapeHtml(input.backbone.name ?? input.backbone.id)} <code>${escapeHtml(input.backbone.id)}</code> (frozen)</dd>`;
+  const choice = input.representation?.choice ? `<dt>why</dt><dd>${escapeHtml(input.representation.choice)}</dd>` : '';
   return `<header>
 <h1>${escapeHtml(input.dataset)}</h1>
 <div class="muted">model version <code>${escapeHtml(input.version)}</code></div>
 <dl class="meta">
 <dt>created</dt><dd>${escapeHtml(formatDate(input.createdAt))}</dd>
-<dt>backbone</dt><dd>${escapeHtml(input.backbone.name ?? input.backbone.id)} <code>${escapeHtml(input.backbone.id)}</code> (frozen)</dd>
+${representation}
+${choice}
 <dt>head</dt><dd>${head}</dd>
-<dt>images</dt><dd>${input.images.total} trained on (${perLabel})${excluded > 0 ? `; ${excluded} excluded (listed at the end)` : ''}</dd>
+<dt>${w.items}</dt><dd>${input.images.total} trained on (${perLabel})${excluded > 0 ? `; ${excluded} excluded (listed at the end)` : ''}</dd>
 <dt>classes</dt><dd>${input.labels.length}</dd>
 </dl>
 </header>
 <section id="summary">
 <h2>Validation</h2>
-<p class="muted small">Out-of-fold: ${input.folds ? `${input.folds}-fold cross-validation; ` : ''}every image is predicted by a head that never saw it.</p>
+<p class="muted small">Out-of-fold: ${input.folds ? `${input.folds}-fold cross-validation; ` : ''}every ${w.item} is predicted by a head that never saw it.</p>
 <div class="cards">
 ${card(percent(m.accuracy), 'accuracy')}
 ${m.balancedAccuracy !== undefined ? card(percent(m.balancedAccuracy), 'balanced accuracy (mean recall)') : ''}
 ${card(percent(m.macroF1), 'macro F1')}
-${card(String(m.n ?? input.images.total), 'validated images')}
+${card(String(m.n ?? input.images.total), `validated ${w.items}`)}
 </div>
 </section>`;
 }
@@ -107,7 +140,7 @@ function verdictSection(input: ReportInput): string {
 <div class="verdict ${verdictClass(a.verdict)}"><span class="badge">${escapeHtml(a.verdict)}</span>${a.explanation ? `<span>${escapeHtml(a.explanation)}</span>` : ''}</div>
 <div class="cards">
 ${best?.probeAccuracy !== undefined ? card(percent(best.probeAccuracy), 'pretrained embedding + head') : ''}
-${a.baselineAccuracy !== undefined ? card(percent(a.baselineAccuracy), 'no transfer (pixel baseline)') : ''}
+${a.baselineAccuracy !== undefined ? card(percent(a.baselineAccuracy), wordsFor(input).baseline) : ''}
 ${a.gain !== undefined ? card(points(a.gain), 'gain from transfer') : ''}
 ${best?.logme !== undefined ? card(fixed(best.logme, 3), 'LogME (higher = more transferable)') : ''}
 </div>
@@ -131,31 +164,32 @@ function learningCurveSection(input: ReportInput): string {
   const sorted = [...curve].sort((a, b) => xOf(a) - xOf(b));
   const ticks: Tick[] = sorted.map((p) => ({ value: xOf(p), label: p.k === 'all' ? 'all' : String(p.k) }));
   const band = (ms: { mean: number; std: number }) => ({ y: ms.mean, lo: ms.mean - ms.std, hi: ms.mean + ms.std });
-  const series: Series[] = [{ name: 'pretrained embedding + head', color: BLUE, points: sorted.map((p) => ({ x: xOf(p), ...band(p.embedding) })) }];
+  const w = wordsFor(input);
+  const series: Series[] = [{ name: w.curve.embedding, color: BLUE, points: sorted.map((p) => ({ x: xOf(p), ...band(p.embedding) })) }];
   const withBaseline = sorted.filter((p) => p.baseline !== undefined);
   if (withBaseline.length > 0) {
-    series.push({ name: 'no transfer (pixel baseline)', color: ORANGE, dashed: true, points: withBaseline.map((p) => ({ x: xOf(p), ...band(p.baseline!) })) });
+    series.push({ name: w.curve.baseline ?? IMAGE_CURVE.baseline, color: ORANGE, dashed: true, points: withBaseline.map((p) => ({ x: xOf(p), ...band(p.baseline!) })) });
   }
   const lows = series.flatMap((s) => s.points.map((p) => p.lo ?? p.y));
   const yMin = Math.max(0, Math.floor(Math.min(...lows) * 10) / 10);
   const chart = lineChart({
     id: 'learning-curve-plot',
-    title: 'Learning curve: accuracy against training images per class',
-    x: { label: 'training images per class (k); all = the whole training set', kind: 'log', ticks },
+    title: `Learning curve: accuracy against training ${w.items} per class`,
+    x: { label: `training ${w.items} per class (k); all = the whole training set`, kind: 'log', ticks },
     y: { label: 'accuracy (mean ± std over seeds)', min: yMin, max: 1, format: (v) => `${Math.round(v * 100)}%` },
     series,
   });
   const rows = sorted
     .map(
       (p) =>
-        `<tr><td class="label">${p.k === 'all' ? 'all' : p.k}</td><td>${percent(p.embedding.mean)} ± ${percent(p.embedding.std)}</td><td>${p.baseline ? `${percent(p.baseline.mean)} ± ${percent(p.baseline.std)}` : '–'}</td><td>${p.seeds ?? '–'}</td></tr>`,
+        `<tr><td class="label">${p.k === 'all' ? 'all' : p.k}</td><td>${percent(p.embedding.mean)} ± ${percent(p.embedding.std)}</td>${withBaseline.length > 0 ? `<td>${p.baseline ? `${percent(p.baseline.mean)} ± ${percent(p.baseline.std)}` : '–'}</td>` : ''}<td>${p.seeds ?? '–'}</td></tr>`,
     )
     .join('');
   return `<section id="learning-curve">
 <h2>Learning curve</h2>
-<p class="muted small">Accuracy as the number of training images per class grows: the head on the frozen pretrained embedding against a model trained on raw pixels (no transfer). The band is ± one standard deviation over seeds.</p>
+<p class="muted small">Balanced accuracy on held-out ${w.items} as the number of training ${w.items} per class grows: ${escapeHtml(w.curve.about)}. The band is ± one standard deviation over seeds.</p>
 ${chart}
-<details><summary>values</summary><table><thead><tr><th class="label">k</th><th>embedding + head</th><th>pixel baseline</th><th>seeds</th></tr></thead><tbody>${rows}</tbody></table></details>
+<details><summary>values</summary><table><thead><tr><th class="label">k</th><th>${escapeHtml(w.curve.embedding)}</th>${withBaseline.length > 0 ? `<th>${escapeHtml(w.curve.baseline ?? IMAGE_CURVE.baseline)}</th>` : ''}<th>seeds</th></tr></thead><tbody>${rows}</tbody></table></details>
 </section>`;
 }
 
@@ -174,7 +208,7 @@ function perClassSection(input: ReportInput): string {
   };
   return `<section id="per-class">
 <h2>Per-class precision, recall and F1</h2>
-<table id="per-class-table"><thead><tr><th class="label">class</th><th>precision</th><th>recall</th><th>F1</th><th>images</th></tr></thead>
+<table id="per-class-table"><thead><tr><th class="label">class</th><th>precision</th><th>recall</th><th>F1</th><th>${wordsFor(input).items}</th></tr></thead>
 <tbody>${rows}</tbody>
 <tfoot><tr><td class="label">macro average</td><td>${fixed(mean((c) => c.precision))}</td><td>${fixed(mean((c) => c.recall))}</td><td>${fixed(m.macroF1)}</td><td>${m.n ?? ''}</td></tr></tfoot>
 </table>
@@ -210,7 +244,7 @@ function confusionSection(input: ReportInput): string {
     .join('');
   return `<section id="confusion">
 <h2>Confusion matrix</h2>
-<p class="muted small">Rows: true class; columns: predicted class (out-of-fold). Colour: share of the true class's images, blue where right, red where wrong.</p>
+<p class="muted small">Rows: true class; columns: predicted class (out-of-fold). Colour: share of the true class's ${wordsFor(input).items}, blue where right, red where wrong.</p>
 <div class="scroll"><table class="confusion" id="confusion-table"><thead><tr><th class="corner">true ↓ / predicted →</th>${head}</tr></thead><tbody>${body}</tbody></table></div>
 </section>`;
 }
@@ -226,12 +260,20 @@ function thumbFigure(item: ReportMisclassified): string {
   return `<figure class="thumb" title="${escapeHtml(`${item.key}\ntrue: ${item.trueLabel}\npredicted: ${item.predictedLabel} (${percent(item.probability)})`)}">${image}<figcaption><span class="prob">${percent(item.probability, 0)} ${escapeHtml(item.predictedLabel)}</span><br>${escapeHtml(fileName(item.key))}</figcaption></figure>`;
 }
 
+/** A text example where an image has its thumbnail: its start (escaped), the wrong prediction, the file. */
+function textEntry(item: ReportMisclassified): string {
+  const body = item.text !== undefined ? `<p class="text">${escapeHtml(item.text)}</p>` : '<p class="text missing">text not readable</p>';
+  return `<li class="snippet" title="${escapeHtml(`${item.key}\ntrue: ${item.trueLabel}\npredicted: ${item.predictedLabel} (${percent(item.probability)})`)}">${body}<div class="small"><span class="prob">${percent(item.probability, 0)} ${escapeHtml(item.predictedLabel)}</span> <code>${escapeHtml(fileName(item.key))}</code></div></li>`;
+}
+
 function misclassifiedSection(input: ReportInput): string {
   const items = input.misclassified;
   if (items === undefined) return '';
   const total = input.misclassifiedTotal ?? items.length;
+  const { items: noun, item: one } = wordsFor(input);
+  const text = input.modality === 'text';
   if (total === 0) {
-    return `<section id="misclassified"><h2>Misclassified validation images</h2><p>None: every image was predicted right out-of-fold.</p></section>`;
+    return `<section id="misclassified"><h2>Misclassified validation ${noun}</h2><p>None: every ${one} was predicted right out-of-fold.</p></section>`;
   }
   const groups = new Map<string, ReportMisclassified[]>();
   for (const item of items) {
@@ -245,12 +287,13 @@ function misclassifiedSection(input: ReportInput): string {
       const t = labels.indexOf(first.trueLabel);
       const p = labels.indexOf(first.predictedLabel);
       const count = t >= 0 && p >= 0 ? (input.metrics.confusion[t]?.[p] ?? group.length) : group.length;
-      return `<div class="group"><h3>${escapeHtml(first.trueLabel)} → ${escapeHtml(first.predictedLabel)} <span class="muted">(${count}${group.length < count ? `, ${group.length} shown` : ''})</span></h3><div class="thumbs">${group.map(thumbFigure).join('')}</div></div>`;
+      const entries = text ? `<ul class="snippets">${group.map(textEntry).join('')}</ul>` : `<div class="thumbs">${group.map(thumbFigure).join('')}</div>`;
+      return `<div class="group"><h3>${escapeHtml(first.trueLabel)} → ${escapeHtml(first.predictedLabel)} <span class="muted">(${count}${group.length < count ? `, ${group.length} shown` : ''})</span></h3>${entries}</div>`;
     })
     .join('');
   return `<section id="misclassified">
-<h2>Misclassified validation images</h2>
-<p class="muted small">Out-of-fold errors grouped as true class → predicted class, most confident first; ${items.length} of ${total} shown. Under each image: the wrong prediction with its probability, and the file name.</p>
+<h2>Misclassified validation ${noun}</h2>
+<p class="muted small">Out-of-fold errors grouped as true class → predicted class, most confident first; ${items.length} of ${total} shown. ${text ? 'Each text (its start), then' : 'Under each image:'} the wrong prediction with its probability, and the file name.</p>
 <div class="groups">${html}</div>
 </section>`;
 }
@@ -280,7 +323,7 @@ function trainingSection(input: ReportInput): string {
         title: 'Training curve: objective per L-BFGS iteration of the final fit',
         x: { label: 'iteration' },
         y: { label: `objective (regularised loss${spread > 20 ? ', log scale' : ''})`, kind: spread > 20 ? 'log' : 'linear' },
-        series: [{ name: 'final fit on all images', color: BLUE, points: curve.map((y, x) => ({ x, y })), dots: curve.length <= 30 }],
+        series: [{ name: `final fit on all ${wordsFor(input).items}`, color: BLUE, points: curve.map((y, x) => ({ x, y })), dots: curve.length <= 30 }],
       })}<p class="muted small">${curve.length - 1} iterations; objective ${compact(curve[0])} → ${compact(curve.at(-1))}.</p></div>`,
     );
   }
@@ -334,29 +377,32 @@ function outOfDomainSection(input: ReportInput): string {
   const o = input.outOfDomain;
   if (o === undefined) return '';
   const c = o.calibration;
+  const { items: noun, item: one } = wordsFor(input);
   const method =
     o.method === 'knn'
-      ? `mean cosine distance to the ${o.k ?? 5} nearest training images`
+      ? `mean cosine distance to the ${o.k ?? 5} nearest training ${noun}, on L2-normalised embeddings`
       : o.method === 'centroid'
-        ? 'cosine distance to the nearest class mean'
-        : escapeHtml(o.method);
+        ? 'cosine distance to the nearest class mean, on L2-normalised embeddings'
+        : o.method === 'max-probability'
+          ? '1 − the largest class probability'
+          : escapeHtml(o.method);
   const chart =
     c && c.quantiles.length > 0
       ? stripChart({
           id: 'ood-plot',
-          title: 'Out-of-fold scores of the training images, and the threshold',
-          label: 'out-of-domain score of in-domain images (out-of-fold): whiskers 0–100%, box 25–75%',
+          title: `Out-of-fold scores of the training ${noun}, and the threshold`,
+          label: `out-of-domain score of in-domain ${noun} (out-of-fold): whiskers 0–100%, box 25–75%`,
           quantiles: c.quantiles,
           threshold: { value: o.threshold, label: `threshold ${o.threshold.toFixed(3)}` },
         })
       : '';
   return `<section id="out-of-domain">
 <h2>Out-of-domain detection</h2>
-<p class="muted small">Each prediction carries <code>oodScore</code> (${method}, on L2-normalised embeddings) and <code>outOfDomain</code> (score above the threshold): an image unlike anything trained on still gets a label, and this flag says not to trust it.</p>
+<p class="muted small">Each prediction carries <code>oodScore</code> (${method}) and <code>outOfDomain</code> (score above the threshold): ${one === 'image' ? 'an image' : 'a text'} unlike anything trained on still gets a label, and this flag says not to trust it.</p>
 <dl class="meta">
 <dt>threshold</dt><dd>${fixed(o.threshold, 4)}</dd>
-<dt>false-alarm rate</dt><dd>${percent(o.falseAlarmRate)} nominal${c?.oofFalseAlarmRate !== undefined ? `; ${percent(c.oofFalseAlarmRate)} of the training images out-of-fold` : ''}</dd>
-${c ? `<dt>calibration</dt><dd>${c.rows ?? '?'} training images, each scored only against images outside its own fold (${c.folds ?? '?'} folds)</dd>` : ''}
+<dt>false-alarm rate</dt><dd>${percent(o.falseAlarmRate)} nominal${c?.oofFalseAlarmRate !== undefined ? `; ${percent(c.oofFalseAlarmRate)} of the training ${noun} out-of-fold` : ''}</dd>
+${c ? `<dt>calibration</dt><dd>${c.rows ?? '?'} training ${noun}, each scored only against ${noun} outside its own fold (${c.folds ?? '?'} folds)</dd>` : ''}
 ${o.reference?.rows !== undefined ? `<dt>reference</dt><dd>${o.reference.rows} embeddings${o.reference.bytes !== undefined ? ` (${Math.round(o.reference.bytes / 1024)} KB${o.reference.file ? `, ${escapeHtml(o.reference.file)}` : ''})` : ''}</dd>` : ''}
 </dl>
 ${chart}
@@ -366,12 +412,13 @@ ${chart}
 function excludedSection(input: ReportInput): string {
   const excluded = input.images.excluded;
   if (excluded.length === 0) return '';
+  const { items: noun, item: one } = wordsFor(input);
   const items = excluded
     .slice(0, EXCLUDED_SHOWN)
     .map((e) => `<li><code>${escapeHtml(e.key)}</code>: ${escapeHtml(e.reason)}</li>`)
     .join('');
   return `<section id="excluded">
-<h2>Excluded images</h2>
-<details><summary>${excluded.length} image${excluded.length === 1 ? '' : 's'} not trained on${excluded.length > EXCLUDED_SHOWN ? ` (first ${EXCLUDED_SHOWN} listed)` : ''}</summary><ul class="small">${items}</ul></details>
+<h2>Excluded ${noun}</h2>
+<details><summary>${excluded.length} ${excluded.length === 1 ? one : noun} not trained on${excluded.length > EXCLUDED_SHOWN ? ` (first ${EXCLUDED_SHOWN} listed)` : ''}</summary><ul class="small">${items}</ul></details>
 </section>`;
 }

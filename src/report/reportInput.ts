@@ -5,9 +5,13 @@
  * The manifest is read tolerantly: sections written by other modules (transfer assessment,
  * learning curve, out-of-domain calibration) are checked field by field here, and a section whose
  * data is absent or malformed is simply left out of the report rather than failing it.
+ *
+ * Images and texts share one report: a text version (`modality: 'text'`) lists the start of each
+ * misclassified text where an image version shows its thumbnail, and names its own representation.
  */
 import { HeadstartError } from '../errors.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
+import { storedTextSnippet } from '../text/textSnippet.js';
 import { mapLimit } from '../util/mapLimit.js';
 import { DEFAULT_THUMBNAIL_SIZE, thumbnailDataUri } from './thumbnails.js';
 
@@ -38,6 +42,8 @@ export interface ReportLambdaScore {
 
 export interface ReportAssessment {
   verdict: string;
+  /** The no-transfer arm's id ('tfidf' for texts; absent or 'pixels-...' for images). */
+  baseline?: string;
   explanation?: string;
   baselineAccuracy?: number;
   gain?: number;
@@ -79,6 +85,8 @@ export interface ReportMisclassified {
   probability: number;
   /** data: URI, absent when the source image could not be read. */
   thumbnail?: string;
+  /** A text version's example: its start (textSnippet.ts), absent when it could not be read. */
+  text?: string;
 }
 
 export interface ReportExcluded {
@@ -86,12 +94,22 @@ export interface ReportExcluded {
   reason: string;
 }
 
+/** What the learning curve's two series measure (absent: the backbone's embedding vs raw pixels). */
+export interface ReportCurveSeries {
+  embedding: string;
+  baseline?: string;
+}
+
 /** Everything the page shows; plain data, so a report can be rendered from JSON alone. */
 export interface ReportInput {
   dataset: string;
   version: string;
   createdAt: string;
+  /** What the examples are (absent: images). */
+  modality?: 'image' | 'text';
   backbone: { id: string; name?: string };
+  /** A text version's representation ('tfidf' or 'encoder') and why it was chosen. */
+  representation?: { kind: string; choice?: string };
   head?: { kind: string; hidden?: number; lambda?: number };
   labels: string[];
   images: { total: number; perLabel: Record<string, number>; excluded: ReportExcluded[] };
@@ -104,8 +122,9 @@ export interface ReportInput {
   lambdaScores?: ReportLambdaScore[];
   assessment?: ReportAssessment;
   learningCurve?: ReportLearningCurvePoint[];
+  learningCurveSeries?: ReportCurveSeries;
   outOfDomain?: ReportOutOfDomain;
-  /** Out-of-fold errors shown with thumbnails (capped); `misclassifiedTotal` counts all of them. */
+  /** Out-of-fold errors shown with thumbnails or texts (capped); `misclassifiedTotal` counts all of them. */
   misclassified?: ReportMisclassified[];
   misclassifiedTotal?: number;
 }
@@ -128,6 +147,9 @@ export interface ReportManifest {
   assessment?: unknown;
   learningCurve?: unknown;
   outOfDomain?: unknown;
+  modality?: 'image' | 'text';
+  /** A text version's representation (ModelManifest's TextModelManifest): kind, choice, its out-of-domain rule. */
+  text?: unknown;
 }
 
 /** Per training row, in the trainer's row order (TrainedHead + loadTrainingData). */
@@ -174,7 +196,24 @@ export function readAssessment(v: unknown): ReportAssessment | undefined {
         return id === undefined ? [] : [{ id, logme: num(b['logme']), probeAccuracy: num(b['probeAccuracy']) }];
       })
     : [];
-  return { verdict, explanation: str(v['explanation']), baselineAccuracy: num(v['baselineAccuracy']), gain: num(v['gain']), backbones };
+  const baseline = str(v['baseline']);
+  return { verdict, ...(baseline !== undefined ? { baseline } : {}), explanation: str(v['explanation']), baselineAccuracy: num(v['baselineAccuracy']), gain: num(v['gain']), backbones };
+}
+
+/** The curve's own names for its series (text curves carry them; image curves do not). */
+export function readCurveSeries(v: unknown): ReportCurveSeries | undefined {
+  if (!isObject(v) || !isObject(v['series'])) return undefined;
+  const embedding = str(v['series']['embedding']);
+  const baseline = str(v['series']['baseline']);
+  return embedding === undefined ? undefined : { embedding, ...(baseline !== undefined ? { baseline } : {}) };
+}
+
+/** A text version's representation and the reason for it. */
+export function readRepresentation(v: unknown): { kind: string; choice?: string } | undefined {
+  if (!isObject(v)) return undefined;
+  const kind = str(v['representation']);
+  const choice = str(v['choice']);
+  return kind === undefined ? undefined : { kind, ...(choice !== undefined ? { choice } : {}) };
 }
 
 export function readLearningCurve(v: unknown): ReportLearningCurvePoint[] | undefined {
@@ -290,8 +329,8 @@ export function selectMisclassified(rows: ReportRows, max: number): { selected: 
 
 /**
  * Gathers a report's data: the manifest's sections, and (when the trainer's rows are given) the
- * misclassified validation images with thumbnails read from the store. An image that cannot be
- * read or decoded is listed without a thumbnail.
+ * misclassified validation examples read from the store: an image with its thumbnail, a text with
+ * its start. One that cannot be read or decoded is listed without either.
  */
 export async function buildReportInput(
   store: ObjectStore,
@@ -303,13 +342,19 @@ export async function buildReportInput(
   const total = manifest.data?.images ?? Object.values(imagesPerLabel).reduce((a, b) => a + b, 0);
   const assessment = readAssessment(manifest.assessment);
   const learningCurve = readLearningCurve(manifest.learningCurve);
-  const outOfDomain = readOutOfDomain(manifest.outOfDomain);
+  const learningCurveSeries = readCurveSeries(manifest.learningCurve);
+  const text = manifest.modality === 'text';
+  const representation = text ? readRepresentation(manifest.text) : undefined;
+  // A TF-IDF text version keeps its out-of-domain rule beside its representation; others at the top.
+  const outOfDomain = readOutOfDomain(manifest.outOfDomain) ?? (isObject(manifest.text) ? readOutOfDomain(manifest.text['outOfDomain']) : undefined);
   const lambdaScores = readLambdaScores(manifest.validation?.lambdaScores);
   const input: ReportInput = {
     dataset: manifest.dataset,
     version: manifest.version,
     createdAt: manifest.createdAt,
+    ...(text ? { modality: 'text' as const } : {}),
     backbone: { id: manifest.backbone.id, ...(manifest.backbone.name ? { name: manifest.backbone.name } : {}) },
+    ...(representation ? { representation } : {}),
     ...(manifest.head ? { head: manifest.head } : {}),
     labels: [...manifest.labels],
     images: { total, perLabel: imagesPerLabel, excluded: [...(manifest.data?.excluded ?? [])] },
@@ -323,6 +368,7 @@ export async function buildReportInput(
     ...(lambdaScores ? { lambdaScores } : {}),
     ...(assessment ? { assessment } : {}),
     ...(learningCurve ? { learningCurve } : {}),
+    ...(learningCurve && learningCurveSeries ? { learningCurveSeries } : {}),
     ...(outOfDomain ? { outOfDomain } : {}),
   };
   if (rows === undefined) return input;
@@ -332,9 +378,13 @@ export async function buildReportInput(
   const misclassified = await mapLimit(selected, 4, async (item) => {
     try {
       const bytes = await store.get(item.key);
+      if (text) {
+        const snippet = storedTextSnippet(bytes);
+        return snippet === undefined ? item : { ...item, text: snippet };
+      }
       return bytes === undefined ? item : { ...item, thumbnail: await thumbnailDataUri(bytes, size) };
     } catch {
-      // The report still lists the error; a broken or vanished image only loses its picture.
+      // The report still lists the error; a broken or vanished example only loses its picture or text.
       return item;
     }
   });

@@ -58,6 +58,11 @@ table.confusion th.pred { writing-mode: vertical-rl; transform: rotate(180deg); 
 .thumb .missing { background: var(--panel); color: var(--muted); display: flex; align-items: center; justify-content: center; font-size: 10px; text-align: center; }
 .thumb figcaption { margin-top: 3px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .thumb .prob { color: #b91c1c; font-weight: 600; }
+.snippets { list-style: none; margin: 0; padding: 0; display: grid; gap: 6px; max-width: 640px; }
+.snippet { border-left: 3px solid var(--line); padding: 2px 8px; }
+.snippet .text { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
+.snippet .text.missing { color: var(--muted); font-style: italic; }
+.snippet .prob { color: #b91c1c; font-weight: 600; }
 details { margin: 8px 0; }
 summary { cursor: pointer; color: var(--accent); }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }

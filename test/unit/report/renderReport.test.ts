@@ -108,3 +108,57 @@ describe('renderReport', () => {
     expect(html).toContain('None: every image was predicted right out-of-fold.');
   });
 });
+
+describe('renderReport of a text version', () => {
+  function textInput(): ReportInput {
+    return {
+      ...fullInput(),
+      modality: 'text',
+      backbone: { id: 'tfidf@0123456789abcdef', name: 'tfidf' },
+      representation: { kind: 'tfidf', choice: `no encoder installed ${EVIL}` },
+      assessment: undefined,
+      learningCurve: [
+        { k: 1, embedding: { mean: 0.3, std: 0.05 }, seeds: 3 },
+        { k: 20, embedding: { mean: 0.8, std: 0.01 }, seeds: 3 },
+      ],
+      learningCurveSeries: { embedding: 'TF-IDF + linear head (no pretraining)' },
+      outOfDomain: { method: 'max-probability', threshold: 0.4, falseAlarmRate: 0.05 },
+      misclassified: [
+        { key: 'datasets/ds/cat/a1.txt', trueLabel: 'cat', predictedLabel: EVIL, probability: 0.9, text: '<script>alert(1)</script> where is my card?' },
+        { key: 'datasets/ds/cat/a2.txt', trueLabel: 'cat', predictedLabel: EVIL, probability: 0.6 },
+      ],
+    };
+  }
+
+  it('lists the misclassified texts, escaped, where images show thumbnails', () => {
+    const html = renderReport(textInput());
+    expect(html).not.toContain('<script');
+    expect(html).toContain('<p class="text">&lt;script&gt;alert(1)&lt;/script&gt; where is my card?</p>');
+    expect(html).toContain('text not readable');
+    expect(html.match(/<li class="snippet"/g)).toHaveLength(2);
+    expect(html).not.toContain('<img ');
+    expect(html).not.toContain('class="thumb"');
+    expect(html).toContain('<h2>Misclassified validation texts</h2>');
+    expect(html).toContain('90% &lt;script&gt;');
+  });
+
+  it('names texts and TF-IDF throughout, and draws the one-series curve with its own name', () => {
+    const html = renderReport(textInput());
+    expect(html).not.toMatch(/images|pixel|\(frozen\)/);
+    expect(html).toContain('<dt>representation</dt><dd>TF-IDF n-grams fitted on the training texts (no pretraining) <code>tfidf@0123456789abcdef</code></dd>');
+    expect(html).toContain(`<dt>why</dt><dd>no encoder installed ${'&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;'}</dd>`);
+    expect(html).toContain('<svg id="learning-curve-plot"');
+    expect(html).toContain('TF-IDF + linear head (no pretraining)');
+    const curve = html.match(/<svg id="learning-curve-plot"[\s\S]*?<\/svg>/)?.[0] ?? '';
+    expect(curve).toContain('data-series="0"');
+    expect(curve).not.toContain('data-series="1"');
+    expect(html).toContain('1 − the largest class probability');
+    expect(html).toContain('training texts per class');
+  });
+
+  it('names the TF-IDF baseline in a text verdict', () => {
+    const html = renderReport({ ...textInput(), assessment: { verdict: 'helps', baseline: 'tfidf', baselineAccuracy: 0.7, gain: 0.1, backbones: [{ id: 'minilm@1', probeAccuracy: 0.8 }] } });
+    expect(html).toContain('no transfer (TF-IDF baseline)');
+    expect(html).not.toContain('pixel baseline');
+  });
+});

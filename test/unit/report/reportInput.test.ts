@@ -132,4 +132,33 @@ describe('buildReportInput', () => {
     expect(third?.thumbnail).toBeUndefined();
     expect(third?.key).toBe(data.keys[2]);
   });
+
+  it('a text version: the start of each misclassified text from the store, its representation, curve names and out-of-domain rule', async () => {
+    const { store, cleanup: c } = await tempStore();
+    cleanup = c;
+    const base = rows([0, 0, 0, 1], [1, 1, 1, 1], [0.9, 0.8, 0.7, 0.9]);
+    const data = { ...base, keys: base.keys.map((k) => k.replace(/\.jpg$/, '.txt')) };
+    await store.put(data.keys[0]!, new TextEncoder().encode('my card\n\nhas not   arrived <b>yet</b>'));
+    await store.put(data.keys[1]!, new TextEncoder().encode(`${'long '.repeat(100)}end`));
+    await store.put(data.keys[2]!, new Uint8Array([0xff, 0xfe, 0x00])); // no longer a text
+    const text: ModelManifest = {
+      ...manifest,
+      modality: 'text',
+      backbone: { id: 'tfidf@0123456789abcdef', name: 'tfidf', sha256: 'x', embeddingSize: 10 },
+      text: { representation: 'tfidf', outOfDomain: { method: 'max-probability', falseAlarmRate: 0.05, threshold: 0.42 }, choice: 'no encoder installed' },
+      learningCurve: { points: [{ k: 1, perClass: 1, trainImages: 3, embedding: { mean: 0.4, std: 0.1, values: [0.4] }, seeds: 1 }], heldOut: 3, regularization: 0.05, metric: 'balancedAccuracy', skipped: [], series: { embedding: 'TF-IDF + head' } },
+    };
+    const input = await buildReportInput(store, text, data);
+    expect(input.modality).toBe('text');
+    expect(input.representation).toEqual({ kind: 'tfidf', choice: 'no encoder installed' });
+    expect(input.learningCurveSeries).toEqual({ embedding: 'TF-IDF + head' });
+    expect(input.outOfDomain).toMatchObject({ method: 'max-probability', threshold: 0.42, falseAlarmRate: 0.05 });
+    const [first, second, third] = input.misclassified!;
+    // Whitespace runs become one space; the markup stays text here (the renderer escapes it).
+    expect(first?.text).toBe('my card has not arrived <b>yet</b>');
+    expect(second?.text).toHaveLength(301);
+    expect(second?.text?.endsWith('…')).toBe(true);
+    expect(third?.text).toBeUndefined();
+    for (const item of input.misclassified!) expect(item.thumbnail).toBeUndefined();
+  });
 });
