@@ -372,14 +372,21 @@ export async function scoreEmbeddings(
   return { assessed, head };
 }
 
+/** The protocol every arm of an assessment shares, with its defaults (images and texts alike). */
+export function protocolSettings(options: Pick<AssessOptions, 'seed' | 'folds' | 'lambdas' | 'thresholds'>): { seed: number; folds: number; lambdas: number[]; thresholds: VerdictThresholds } {
+  return {
+    seed: options.seed ?? DEFAULT_SEED,
+    folds: options.folds ?? DEFAULT_FOLDS,
+    lambdas: [...(options.lambdas ?? DEFAULT_LAMBDAS)],
+    thresholds: options.thresholds ?? DEFAULT_THRESHOLDS,
+  };
+}
+
 export async function assessDataset(plane: Pick<DataPlane, 'store' | 'index'>, dataset: string, options: AssessOptions = {}): Promise<TransferAssessment> {
   const { store } = plane;
   const started = performance.now();
   const log = options.log ?? ((): void => {});
-  const seed = options.seed ?? DEFAULT_SEED;
-  const folds = options.folds ?? DEFAULT_FOLDS;
-  const lambdas = [...(options.lambdas ?? DEFAULT_LAMBDAS)];
-  const thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
+  const { seed, folds, lambdas, thresholds } = protocolSettings(options);
   const maxPerClass = options.images?.maxPerClass;
   if (maxPerClass !== undefined && !(Number.isInteger(maxPerClass) && maxPerClass >= 2)) {
     throw new TrainingDataError(`images.maxPerClass must be an integer >= 2, got ${maxPerClass}`);

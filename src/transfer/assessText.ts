@@ -23,10 +23,9 @@ import { TrainingDataError } from '../errors.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
 import type { ExcludedImage } from '../registry/ModelManifest.js';
 import { fitTfidfModel } from '../text/tfidfModel.js';
-import { DEFAULT_FOLDS, DEFAULT_LAMBDAS, DEFAULT_SEED } from '../training/trainHead.js';
 import { mapLimit } from '../util/mapLimit.js';
-import { pickBackbone, rankBackbones, scoreEmbeddings, type BackboneAssessment, type TransferAssessment } from './assess.js';
-import { decideVerdict, DEFAULT_THRESHOLDS, tallyFromConfusion, TEXT_VERDICT_WORDING, type Verdict, type VerdictThresholds } from './verdict.js';
+import { pickBackbone, protocolSettings, rankBackbones, scoreEmbeddings, type BackboneAssessment, type TransferAssessment } from './assess.js';
+import { decideVerdict, tallyFromConfusion, TEXT_VERDICT_WORDING, type Verdict, type VerdictThresholds } from './verdict.js';
 
 /** The baseline's name in an assessment and a manifest (summary `baseline`, `chosen` when it wins). */
 export const TFIDF_BASELINE = 'tfidf';
@@ -108,10 +107,7 @@ export async function assessTextRepresentations(
 ): Promise<TextTransferAssessment> {
   const started = performance.now();
   const log = options.log ?? ((): void => {});
-  const seed = options.seed ?? DEFAULT_SEED;
-  const folds = options.folds ?? DEFAULT_FOLDS;
-  const lambdas = [...(options.lambdas ?? DEFAULT_LAMBDAS)];
-  const thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
+  const { seed, folds, lambdas, thresholds } = protocolSettings(options);
   if (encoders.length === 0) throw new TrainingDataError('no text encoder to assess against the TF-IDF baseline');
   const { labels, classNames } = rows;
   const n = labels.length;
