@@ -82,30 +82,14 @@ export async function trainDataset(
   const started = Date.now();
   const { store, backbone } = deps;
   const progress = options.progress ?? ((): void => {});
-  // Pack what extraction cached since the last run, then read the matrix once, from the shards.
-  progress('reading embeddings');
-  const compaction = await compactTrainingEmbeddings(deps, dataset, backbone.id);
-  const data = await loadTrainingData(deps, dataset, backbone.id);
-  progress(`cross-validation and final fit on ${data.dims[0]} images`);
-  const head = await trainHead(data, headTrainOptions(options));
+  const { compaction, data, head, ood, assessment } = await fitOnMatrix(deps, dataset, options, progress);
+  // The matrix is unreachable from here: the export, the report and the publish below allocate
+  // their own buffers (the standalone graph alone is the backbone's size) without it beside them.
   const headBytes = exportHead(head, { backboneId: backbone.id, metadata: { dataset } });
-  const files: Record<string, Uint8Array> = { 'head.onnx': headBytes };
+  const files: Record<string, Uint8Array> = { 'head.onnx': headBytes, [ood.manifest.reference.file]: ood.bytes };
   if (options.standalone ?? true) {
     files['standalone.onnx'] = exportStandalone(await backbone.modelBytes(), headBytes, { embeddingOutput: backbone.embeddingOutput });
   }
-
-  // Out-of-domain calibration on out-of-fold scores: a stated 5% false-alarm rate on held-out images.
-  progress('out-of-domain calibration');
-  const ood = encodeOutOfDomain(await fitOutOfDomain({ embeddings: data.embeddings, dims: data.dims, labels: data.labels, folds: head.folds }));
-  files[ood.manifest.reference.file] = ood.bytes;
-
-  // The assessment samples from this run's matrix (no second load of the dataset's embeddings).
-  if (!options.assessment && (options.assess ?? true)) progress('transfer assessment');
-  const assessment =
-    options.assessment ??
-    ((options.assess ?? true)
-      ? await assessDataset(deps, dataset, { ...TRAIN_ASSESSMENT, backbones: [backbone], trainingData: { [backbone.id]: data }, seed: options.seed ?? 0, device: options.device ?? 'cpu', log: (m: string) => progress(`transfer assessment: ${m}`) })
-      : undefined);
 
   const version = newVersionId();
   const manifest: Omit<ModelManifest, 'version' | 'dataset' | 'createdAt'> = {
@@ -127,6 +111,40 @@ export async function trainDataset(
     manifest.files.report = 'report.html';
   }
   return new ModelRegistry(store).publish(dataset, manifest, files, { promote: options.promote ?? true, version });
+}
+
+/**
+ * The steps of a training that need the embedding matrix: read it once (after packing what
+ * extraction cached since the last run), cross-validate and fit the head, calibrate the
+ * out-of-domain flag, assess transfer on a sample of it. Returns everything but the matrix, so the
+ * caller never holds it past these steps (peak memory: the matrix, one fold's copy, graph buffers).
+ */
+async function fitOnMatrix(
+  deps: { store: ObjectStore; index: DatasetIndex; backbone: TrainingBackbone },
+  dataset: string,
+  options: TrainOptions,
+  progress: (step: string) => void,
+): Promise<{ compaction: CompactionResult; data: Omit<TrainingData, 'embeddings'>; head: TrainedHead; ood: ReturnType<typeof encodeOutOfDomain>; assessment: TransferAssessment | undefined }> {
+  const { backbone } = deps;
+  progress('reading embeddings');
+  const compaction = await compactTrainingEmbeddings(deps, dataset, backbone.id);
+  const data = await loadTrainingData(deps, dataset, backbone.id);
+  progress(`cross-validation and final fit on ${data.dims[0]} images`);
+  const head = await trainHead(data, headTrainOptions(options));
+
+  // Out-of-domain calibration on out-of-fold scores: a stated 5% false-alarm rate on held-out images.
+  progress('out-of-domain calibration');
+  const ood = encodeOutOfDomain(await fitOutOfDomain({ embeddings: data.embeddings, dims: data.dims, labels: data.labels, folds: head.folds }));
+
+  // The assessment samples from this run's matrix (no second load of the dataset's embeddings).
+  if (!options.assessment && (options.assess ?? true)) progress('transfer assessment');
+  const assessment =
+    options.assessment ??
+    ((options.assess ?? true)
+      ? await assessDataset(deps, dataset, { ...TRAIN_ASSESSMENT, backbones: [backbone], trainingData: { [backbone.id]: data }, seed: options.seed ?? 0, device: options.device ?? 'cpu', log: (m: string) => progress(`transfer assessment: ${m}`) })
+      : undefined);
+  const { embeddings: _matrix, ...rest } = data;
+  return { compaction, data: rest, head, ood, assessment };
 }
 
 /** The head trainer's options from a training's (the same for an image backbone and a text encoder). */

@@ -100,8 +100,12 @@ export class FoldLoss {
   }
 }
 
-/** Rows predicted per forward run: bounds the gathered copy and the [rows, K] outputs. */
-const PREDICT_CHUNK = 4096;
+/**
+ * Rows predicted per forward run: bounds the gathered copy (1,024 x 1,280 float32 = 5 MB) and the
+ * [rows, K] outputs. Cross-validation predicts once per fold and lambda, so a larger chunk would
+ * churn through tens of large short-lived buffers that the allocator keeps as resident memory.
+ */
+const PREDICT_CHUNK = 1024;
 
 /** Held-out predictions of `rows`, gathered a chunk at a time into one small buffer. */
 export async function predictRows(forward: ForwardSession, data: RowData, rows: Int32Array, theta: Float64Array): Promise<ForwardResult> {

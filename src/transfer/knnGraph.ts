@@ -11,8 +11,8 @@ import { GraphWriter } from '../head/GraphWriter.js';
 import { buildModel, DEFAULT_OPSET, valueInfo } from '../onnx/graph.js';
 
 const IO = { queries: 'queries', reference: 'reference', k: 'k', scores: 'scores' } as const;
-/** Query rows per run: 4096 x 2000 similarities = 32 MB. */
-const CHUNK_ROWS = 4096;
+/** Query rows per run: 2048 x 2000 similarities = 16 MB. */
+const CHUNK_ROWS = 2048;
 
 function buildKnnGraph(dim: number): Uint8Array {
   const w = new GraphWriter();

@@ -44,6 +44,8 @@ export const DEFAULT_MAX_REFERENCE_ROWS = 2000;
  * keep the calibration's cost bounded (10,000 x 2,000 x D) whatever N is.
  */
 export const DEFAULT_MAX_CALIBRATION_ROWS = 10_000;
+/** Calibration rows normalised and scored at a time (2,048 x 1,280 float32 = 10 MB). */
+const QUERY_CHUNK_ROWS = 2048;
 
 export interface OutOfDomainData {
   /** Row-major [N, D], raw backbone embeddings (normalised here). */
@@ -163,19 +165,30 @@ function roundToFloat16(values: Float32Array): Float32Array {
 // ---------------------------------------------------------------------------------------------
 // scoring
 
-/** L2-normalised copy of row-major [n, d]; an all-zero row stays zero (distance 1 to everything). */
-function normalizeRows(x: Float32Array, n: number, d: number): Float32Array {
-  const out = new Float32Array(n * d);
+/** L2-normalises the rows of row-major [n, d] in place; an all-zero row stays zero (distance 1 to everything). */
+function normalizeRowsInPlace(x: Float32Array, n: number, d: number): Float32Array {
   for (let i = 0; i < n; i++) {
-    let sum = 0;
-    for (let j = 0; j < d; j++) {
-      const v = x[i * d + j] as number;
-      sum += v * v;
-    }
-    const scale = sum > 0 ? 1 / Math.sqrt(sum) : 0;
-    for (let j = 0; j < d; j++) out[i * d + j] = (x[i * d + j] as number) * scale;
+    const scale = inverseNorm(x, i * d, d);
+    for (let j = 0; j < d; j++) x[i * d + j] = (x[i * d + j] as number) * scale;
   }
-  return out;
+  return x;
+}
+
+function inverseNorm(x: Float32Array, offset: number, d: number): number {
+  let sum = 0;
+  for (let j = 0; j < d; j++) {
+    const v = x[offset + j] as number;
+    sum += v * v;
+  }
+  return sum > 0 ? 1 / Math.sqrt(sum) : 0;
+}
+
+/**
+ * L2-normalised copies of some rows of the raw matrix: fitting copies only the rows it is about
+ * to use (the reference, one chunk of queries), never a normalised copy of the whole matrix.
+ */
+function normalizedRows(x: Float32Array, rows: readonly number[], d: number): Float32Array {
+  return normalizeRowsInPlace(gather(x, rows, d), rows.length, d);
 }
 
 /** Mean of the k smallest cosine distances from each query row to the reference rows. */
@@ -231,7 +244,7 @@ export function scoreOutOfDomain(model: OutOfDomainModel, embeddings: readonly F
     }
     flat.set(e, i * d);
   });
-  const scores = knnScores(normalizeRows(flat, embeddings.length, d), embeddings.length, model.reference, model.referenceRows, d, Math.min(model.k, model.referenceRows));
+  const scores = knnScores(normalizeRowsInPlace(flat, embeddings.length, d), embeddings.length, model.reference, model.referenceRows, d, Math.min(model.k, model.referenceRows));
   // A non-finite score (NaN input) is nothing like the training data: flag it rather than pass it.
   return Array.from(scores, (score) => ({ score, outOfDomain: !Number.isFinite(score) || score > model.threshold }));
 }
@@ -315,7 +328,7 @@ function referenceSubset(labels: ArrayLike<number>, n: number, cap: number, seed
   return kept.sort((a, b) => a - b);
 }
 
-/** Normalised mean of the normalised rows of each class (rows selected by `use`), float16-rounded. */
+/** Normalised mean of the normalised rows of each class (rows of the raw matrix selected by `use`), float16-rounded. */
 function classMeans(x: Float32Array, labels: ArrayLike<number>, n: number, d: number, use: (row: number) => boolean): Float32Array {
   const classes = [...new Set(Array.from(labels))].sort((a, b) => a - b);
   const sums = new Float64Array(classes.length * d);
@@ -324,14 +337,15 @@ function classMeans(x: Float32Array, labels: ArrayLike<number>, n: number, d: nu
     if (!use(i)) continue;
     const c = classes.indexOf(labels[i] as number);
     present[c] = true;
-    for (let j = 0; j < d; j++) sums[c * d + j] = (sums[c * d + j] as number) + (x[i * d + j] as number);
+    const scale = inverseNorm(x, i * d, d);
+    for (let j = 0; j < d; j++) sums[c * d + j] = (sums[c * d + j] as number) + (x[i * d + j] as number) * scale;
   }
   const kept = classes.map((_, c) => c).filter((c) => present[c]);
   const means = new Float32Array(kept.length * d);
   kept.forEach((c, row) => {
     for (let j = 0; j < d; j++) means[row * d + j] = sums[c * d + j] as number;
   });
-  return roundToFloat16(normalizeRows(means, kept.length, d));
+  return roundToFloat16(normalizeRowsInPlace(means, kept.length, d));
 }
 
 function gather(x: Float32Array, rows: readonly number[], d: number): Float32Array {
@@ -363,7 +377,7 @@ function quantile(sorted: Float64Array, q: number): number {
 export async function fitOutOfDomain(data: OutOfDomainData, options: FitOutOfDomainOptions = {}): Promise<OutOfDomainModel> {
   const opts = resolve(options);
   const { n, d, foldIds } = validate(data);
-  const x = normalizeRows(data.embeddings, n, d);
+  const x = data.embeddings;
   // The rows whose out-of-fold scores set the threshold (another seed than the reference's).
   const calibration = referenceSubset(data.labels, n, opts.maxCalibrationRows, opts.seed + 1);
 
@@ -371,24 +385,30 @@ export async function fitOutOfDomain(data: OutOfDomainData, options: FitOutOfDom
   let k: number;
   const oof = new Float64Array(calibration.length);
   const membersOf = (fold: number): number[] => calibration.flatMap((row, i) => (data.folds[row] === fold ? [i] : []));
+  // Scores a fold's calibration rows against its reference a chunk at a time, so the normalised
+  // query rows held at once stay at QUERY_CHUNK_ROWS whatever N is.
+  const scoreFold = async (members: number[], against: Float32Array, againstRows: number, neighbours: number): Promise<void> => {
+    for (let start = 0; start < members.length; start += QUERY_CHUNK_ROWS) {
+      const slots = members.slice(start, start + QUERY_CHUNK_ROWS);
+      const queries = normalizedRows(x, slots.map((i) => calibration[i] as number), d);
+      const scores = await knnScoresOnnx(queries, slots.length, against, againstRows, d, neighbours);
+      slots.forEach((slot, i) => (oof[slot] = scores[i] as number));
+    }
+  };
   if (opts.method === 'knn') {
     const rows = referenceSubset(data.labels, n, opts.maxReferenceRows, opts.seed);
-    reference = roundToFloat16(gather(x, rows, d));
+    reference = roundToFloat16(normalizedRows(x, rows, d));
     k = opts.k;
     for (const fold of foldIds) {
       const others = rows.flatMap((r, i) => (data.folds[r] === fold ? [] : [i]));
-      const members = membersOf(fold);
-      const scores = await knnScoresOnnx(gather(x, members.map((i) => calibration[i] as number), d), members.length, gather(reference, others, d), others.length, d, k);
-      members.forEach((slot, i) => (oof[slot] = scores[i] as number));
+      await scoreFold(membersOf(fold), gather(reference, others, d), others.length, k);
     }
   } else {
     reference = classMeans(x, data.labels, n, d, () => true);
     k = 1;
     for (const fold of foldIds) {
       const means = classMeans(x, data.labels, n, d, (row) => data.folds[row] !== fold);
-      const members = membersOf(fold);
-      const scores = await knnScoresOnnx(gather(x, members.map((i) => calibration[i] as number), d), members.length, means, means.length / d, d, 1);
-      members.forEach((slot, i) => (oof[slot] = scores[i] as number));
+      await scoreFold(membersOf(fold), means, means.length / d, 1);
     }
   }
   if (oof.some((s) => !Number.isFinite(s))) {
