@@ -17,7 +17,7 @@ import { encodeOutOfDomain, fitOutOfDomain } from '../transfer/outOfDomain.js';
 import { assessDataset, type TransferAssessment } from '../transfer/assess.js';
 import { summarizeAssessment } from '../transfer/assessmentSummary.js';
 import { trainHead } from '../training/trainHead.js';
-import { compactTrainingEmbeddings, loadTrainingData, type TrainingData } from './trainingData.js';
+import { compactTrainingEmbeddings, loadTrainingData, sampleTrainingData, type TrainingData } from './trainingData.js';
 import type { CompactionResult } from '../embeddings/PackedEmbeddings.js';
 import type { TrainedHead, TrainOptions as HeadTrainOptions } from '../training/types.js';
 import type { DatasetIndex } from '../ports/DatasetIndex.js';
@@ -82,9 +82,15 @@ export async function trainDataset(
   const started = Date.now();
   const { store, backbone } = deps;
   const progress = options.progress ?? ((): void => {});
-  const { compaction, data, head, ood, assessment } = await fitOnMatrix(deps, dataset, options, progress);
-  // The matrix is unreachable from here: the export, the report and the publish below allocate
-  // their own buffers (the standalone graph alone is the backbone's size) without it beside them.
+  const { compaction, data, head, ood, assessed } = await fitOnMatrix(deps, dataset, options, progress);
+  // The matrix is unreachable from here: the assessment, the export, the report and the publish
+  // below allocate their own buffers (the standalone graph alone is the backbone's size) without it.
+  if (!options.assessment && (options.assess ?? true)) progress('transfer assessment');
+  const assessment =
+    options.assessment ??
+    ((options.assess ?? true)
+      ? await assessDataset(deps, dataset, { ...TRAIN_ASSESSMENT, backbones: [backbone], trainingData: { [backbone.id]: assessed }, seed: options.seed ?? 0, device: options.device ?? 'cpu', log: (m: string) => progress(`transfer assessment: ${m}`) })
+      : undefined);
   const headBytes = exportHead(head, { backboneId: backbone.id, metadata: { dataset } });
   const files: Record<string, Uint8Array> = { 'head.onnx': headBytes, [ood.manifest.reference.file]: ood.bytes };
   if (options.standalone ?? true) {
@@ -116,15 +122,15 @@ export async function trainDataset(
 /**
  * The steps of a training that need the embedding matrix: read it once (after packing what
  * extraction cached since the last run), cross-validate and fit the head, calibrate the
- * out-of-domain flag, assess transfer on a sample of it. Returns everything but the matrix, so the
- * caller never holds it past these steps (peak memory: the matrix, one fold's copy, graph buffers).
+ * out-of-domain flag, and copy out the few rows the transfer assessment samples. Returns
+ * everything but the matrix, so the caller never holds it past these steps.
  */
 async function fitOnMatrix(
   deps: { store: ObjectStore; index: DatasetIndex; backbone: TrainingBackbone },
   dataset: string,
   options: TrainOptions,
   progress: (step: string) => void,
-): Promise<{ compaction: CompactionResult; data: Omit<TrainingData, 'embeddings'>; head: TrainedHead; ood: ReturnType<typeof encodeOutOfDomain>; assessment: TransferAssessment | undefined }> {
+): Promise<{ compaction: CompactionResult; data: Omit<TrainingData, 'embeddings'>; head: TrainedHead; ood: ReturnType<typeof encodeOutOfDomain>; assessed: TrainingData }> {
   const { backbone } = deps;
   progress('reading embeddings');
   const compaction = await compactTrainingEmbeddings(deps, dataset, backbone.id);
@@ -136,15 +142,11 @@ async function fitOnMatrix(
   progress('out-of-domain calibration');
   const ood = encodeOutOfDomain(await fitOutOfDomain({ embeddings: data.embeddings, dims: data.dims, labels: data.labels, folds: head.folds }));
 
-  // The assessment samples from this run's matrix (no second load of the dataset's embeddings).
-  if (!options.assessment && (options.assess ?? true)) progress('transfer assessment');
-  const assessment =
-    options.assessment ??
-    ((options.assess ?? true)
-      ? await assessDataset(deps, dataset, { ...TRAIN_ASSESSMENT, backbones: [backbone], trainingData: { [backbone.id]: data }, seed: options.seed ?? 0, device: options.device ?? 'cpu', log: (m: string) => progress(`transfer assessment: ${m}`) })
-      : undefined);
+  // The assessment's own seeded sample, drawn here as it would draw it: its learning curve and
+  // probes then run after the matrix is gone (with it, they were a training's memory peak).
+  const assessed = sampleTrainingData(data, TRAIN_ASSESSMENT.images.maxPerClass, options.seed ?? 0);
   const { embeddings: _matrix, ...rest } = data;
-  return { compaction, data: rest, head, ood, assessment };
+  return { compaction, data: rest, head, ood, assessed };
 }
 
 /** The head trainer's options from a training's (the same for an image backbone and a text encoder). */

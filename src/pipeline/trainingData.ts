@@ -15,6 +15,7 @@ import { EmbeddingCache } from '../embeddings/EmbeddingCache.js';
 import { PackedEmbeddings, type CompactionResult } from '../embeddings/PackedEmbeddings.js';
 import { collectEntries } from '../ports/DatasetIndex.js';
 import { usableRows } from './usableRows.js';
+import { sampleRows } from '../transfer/sampleRows.js';
 import type { DataPlane } from './status.js';
 import type { ExcludedImage } from '../registry/ModelManifest.js';
 
@@ -116,4 +117,28 @@ export async function loadTrainingData(plane: Pick<DataPlane, 'store' | 'index'>
       .join('\n'),
   );
   return { embeddings, dims: [rows.length, width], labels, classNames, keys: rows.map((r) => r.key), sha256s: rows.map((r) => r.sha256), excluded, fingerprint };
+}
+
+/**
+ * The rows of `data` that {@link sampleRows} keeps (at most `maxPerClass` per label, seeded), as a
+ * training set of their own with the same classes and exclusions. Sampling the result again with
+ * the same arguments keeps every row, so an assessment handed it assesses the rows it would have
+ * drawn from the whole matrix.
+ */
+export function sampleTrainingData(data: TrainingData, maxPerClass: number, seed: number): TrainingData {
+  const rows = data.keys.map((_, i) => ({ i, label: data.classNames[data.labels[i] as number] as string }));
+  const kept = sampleRows(rows, maxPerClass, seed).map((r) => r.i);
+  const [, d] = data.dims;
+  const embeddings = new Float32Array(kept.length * d);
+  kept.forEach((row, i) => embeddings.set(data.embeddings.subarray(row * d, (row + 1) * d), i * d));
+  return {
+    embeddings,
+    dims: [kept.length, d],
+    labels: Int32Array.from(kept, (row) => data.labels[row] as number),
+    classNames: data.classNames,
+    keys: kept.map((row) => data.keys[row] as string),
+    sha256s: kept.map((row) => data.sha256s[row] as string),
+    excluded: data.excluded,
+    fingerprint: data.fingerprint,
+  };
 }
