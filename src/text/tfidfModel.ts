@@ -5,6 +5,31 @@
  * Out-of-domain score for this representation: 1 - the largest class probability (scikit-learn's
  * usual "max probability" rule, so the benchmark compares like with like), flagged above the
  * (1 - rate) quantile of the out-of-fold scores: a stated false-alarm rate on held-out in-domain texts.
+ *
+ * Why this score and no other: bench/text_ood_candidates.py measured the alternatives on clinc150
+ * (150 intents, 15,000 training texts, 1,000 out-of-scope test queries; scikit-learn with these
+ * features and this head's loss, 3 folds), as recall on the out-of-scope queries at <= 5% false
+ * alarms on the 4,500 in-scope test queries (threshold on those test scores), and as recall / false
+ * alarms with the threshold calibrated on out-of-fold training scores (no test data, as here):
+ *
+ *   score (C = 1 / (2 lambda n))                  at 5% test FA   calibrated
+ *   1 - max probability, C 11 (lambda 3e-6)       77.3%           75.1% / 4.5%
+ *   1 - max probability, C 3.3 (1e-5)             76.6%           72.7% / 4.2%
+ *   1 - max probability, C 1 / 0.33 (stronger)    75.3% / 70.1%   67.2% / 3.6%, 51.7% / 2.6%
+ *   1 - max probability, C 33 / 111 (weaker)      77.6% / 75.2%   75.1% / 4.5%, 74.5% / 4.9%
+ *   -max logit, C 11 / 33                         77.8% / 78.8%   73.5% / 3.9%, 73.2% / 3.9%
+ *   energy (-logsumexp of logits), C 11           76.0%           64.6% / 3.0%
+ *   max prob. + max logit (mean of OOF ranks), C 11  78.2%        73.8% / 4.3%
+ *   k-NN cosine to the training texts, k 1/5/10   49.9/55.4/55.6% 30.9/30.5/28.2%
+ *   cosine to the nearest class mean              52.9%           46.1% / 3.9%
+ *   k-NN (k 5) + max probability C 11             72.5%           58.1% / 2.7%
+ *
+ * A stronger head separates worse; logit-based scores gain at most 1.5 points at the test rate
+ * (about the sampling error of 1,000 queries) and lose 1.5 to 10 once calibrated out-of-fold,
+ * because the fold heads' logits (2/3 of the rows) are smaller than the final head's; the k-NN
+ * and centroid scores are far behind. So the flag stays 1 - max probability at the chosen lambda,
+ * the best calibrated score and free. (The 87.7% quoted for scikit-learn is its recall at 10%
+ * false alarms: at C = 1, 87.8% at 10%, 75.3% at 5%.)
  */
 import { createHash } from 'node:crypto';
 import { HeadstartError } from '../errors.js';
