@@ -4,7 +4,7 @@
  *
  *   POST /datasets/{name}/promote         {"version": "<id>"}
  *   POST /datasets/{name}/rollback
- *   GET  /datasets/{name}/misclassified   every validation image the current version got wrong, with thumbnails
+ *   GET  /datasets/{name}/misclassified   every validation example the current version got wrong, with thumbnails (a text: its start)
  */
 import { BadRequestError, NotFoundError } from '../errors.js';
 import { versionPrefix } from '../dataset/keys.js';
@@ -13,6 +13,8 @@ import { getJson } from '../ports/ObjectStore.js';
 import { requireDataset } from '../pipeline/status.js';
 import { MISCLASSIFIED_FILE, type MisclassifiedList } from '../registry/misclassified.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
+import { storedTextSnippet } from '../text/textSnippet.js';
+import { isTextKey } from '../text/validateText.js';
 import { mapLimit } from '../util/mapLimit.js';
 import { json, type ApiContext, type HttpRequest, type HttpResponse, type Route } from './router.js';
 import { jsonBody } from './requestParts.js';
@@ -59,6 +61,8 @@ async function misclassified(_r: HttpRequest, [name]: string[], context: ApiCont
     const info = await context.store.head(item.key);
     // An image moved or removed since training is listed as gone, so the page offers no action on it.
     if (info === undefined) return { ...item, exists: false, thumbnail: null };
+    // A text example shows its start (as stored now) where an image has its thumbnail.
+    if (isTextKey(item.key)) return { ...item, exists: true, thumbnail: null, text: storedTextSnippet(await context.store.get(item.key)) ?? null };
     return { ...item, exists: true, thumbnail: await thumbnails.get(item.key, info.etag, () => context.store.get(item.key)) };
   });
   return json(200, { dataset, version: current.version, total: list.total, items });

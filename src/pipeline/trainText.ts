@@ -17,6 +17,7 @@ import { ModelRegistry, newVersionId } from '../registry/ModelRegistry.js';
 import type { AssessmentSummary } from '../transfer/assessmentSummary.js';
 import { mapLimit } from '../util/mapLimit.js';
 import { encodeTfidfModel, fitTfidfModel, TFIDF_HEAD_FILE, TFIDF_STATE_FILE, tfidfId } from '../text/tfidfModel.js';
+import { addTextCurveAndReport } from './textVersionReport.js';
 import { decodeText, isTextKey } from '../text/validateText.js';
 
 /** How to install a pretrained text encoder. */
@@ -148,7 +149,10 @@ export async function trainTextDataset(plane: { store: ObjectStore; index: Datas
     files: { head: TFIDF_HEAD_FILE },
     text: { representation: 'tfidf', stateFile: TFIDF_STATE_FILE, headFile: TFIDF_HEAD_FILE, outOfDomain: fitted.outOfDomain, choice: options.choice ?? NO_TEXT_ENCODER },
   };
-  return new ModelRegistry(plane.store).publish(dataset, manifest, files, { promote: options.promote ?? true, version: newVersionId() });
+  // Learning curve, misclassified.json and report.html, as image versions have (textVersionReport.ts).
+  const version = newVersionId();
+  await addTextCurveAndReport(plane.store, { dataset, version }, manifest, files, { ...data, oofProbabilities: trained.oofProbabilities }, { seed });
+  return new ModelRegistry(plane.store).publish(dataset, manifest, files, { promote: options.promote ?? true, version });
 }
 
 /** A text version's out-of-fold mistakes (the first 50, texts cut at 300 characters), whatever its representation. */
