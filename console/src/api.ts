@@ -84,6 +84,8 @@ export interface MisclassifiedItem {
   probability: number;
   exists: boolean;
   thumbnail: string | null;
+  /** A text example: its start (null when it is no longer a readable text); absent for images. */
+  text?: string | null;
 }
 
 export class ApiError extends Error {

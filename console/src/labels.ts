@@ -49,7 +49,8 @@ export class LabelCard {
     this.moveTarget = h('select', { 'aria-label': `Label to move the selected ${label} images to` });
     this.moveButton = h('button', { type: 'button', disabled: true, onclick: () => void this.moveSelected() }, 'Move selected');
     this.removeButton = h('button', { type: 'button', disabled: true, class: 'danger', onclick: () => void this.removeSelected() }, 'Remove selected');
-    const input = h('input', { id: inputId, type: 'file', multiple: true, accept: 'image/*', class: 'file-input' });
+    // .txt files are text examples (a text dataset's), uploaded like images.
+    const input = h('input', { id: inputId, type: 'file', multiple: true, accept: 'image/*,.txt,text/plain', class: 'file-input' });
     input.addEventListener('change', () => {
       this.add(pickedFiles(input.files));
       input.value = '';

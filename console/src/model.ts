@@ -28,6 +28,8 @@ export class ModelPanel {
   private readonly verdictBefore: HTMLElement;
   private readonly verdictAfter: HTMLElement;
   private readonly mistakes: HTMLElement;
+  private readonly mistakesHeading: HTMLElement;
+  private readonly mistakesHint: HTMLElement;
   private readonly report: HTMLIFrameElement;
   private readonly reportNote: HTMLElement;
   private readonly versions: HTMLElement;
@@ -44,6 +46,8 @@ export class ModelPanel {
     this.verdictBefore = h('div', { class: 'verdict', 'data-testid': 'verdict-before' });
     this.verdictAfter = h('div', { class: 'verdict', 'data-testid': 'verdict-after' });
     this.mistakes = h('ul', { class: 'mistakes', 'aria-label': 'Misclassified validation images' });
+    this.mistakesHeading = h('h3', { id: `${id}-fix` }, 'Misclassified images');
+    this.mistakesHint = h('p', { class: 'hint' }, 'Validation images the model got wrong out-of-fold: move a mislabelled one, remove a bad one, then train again.');
     this.report = h('iframe', { title: 'Model report', sandbox: '', class: 'report' });
     this.reportNote = h('p', { class: 'hint' });
     this.versions = h('div', { class: 'versions' });
@@ -65,8 +69,8 @@ export class ModelPanel {
       h(
         'section',
         { 'aria-labelledby': `${id}-fix` },
-        h('h3', { id: `${id}-fix` }, 'Misclassified images'),
-        h('p', { class: 'hint' }, 'Validation images the model got wrong out-of-fold: move a mislabelled one, remove a bad one, then train again.'),
+        this.mistakesHeading,
+        this.mistakesHint,
         this.mistakes,
       ),
       h('section', { 'aria-labelledby': `${id}-report` }, h('h3', { id: `${id}-report` }, 'Report'), this.reportNote, this.report),
@@ -142,8 +146,13 @@ export class ModelPanel {
 
   private renderMistakes(total: number, items: MisclassifiedItem[]): void {
     const live = items.filter((i) => i.exists);
+    // A text dataset's mistakes carry their text where images have a thumbnail.
+    const noun = items.some((i) => i.text !== undefined) ? 'texts' : 'images';
+    setText(this.mistakesHeading, `Misclassified ${noun}`);
+    setText(this.mistakesHint, `Validation ${noun} the model got wrong out-of-fold: move a mislabelled one, remove a bad one, then train again.`);
+    this.mistakes.setAttribute('aria-label', `Misclassified validation ${noun}`);
     if (total === 0) {
-      replace(this.mistakes, h('li', { class: 'hint' }, 'None: every validation image was predicted right.'));
+      replace(this.mistakes, h('li', { class: 'hint' }, 'None: every validation example was predicted right.'));
       return;
     }
     replace(
@@ -154,8 +163,8 @@ export class ModelPanel {
         const select = h('select', { id: selectId }, ...this.labels.filter((l) => l !== item.trueLabel).map((l) => h('option', { value: l, selected: l === item.predictedLabel }, l)));
         return h(
           'li',
-          { class: 'mistake' },
-          item.thumbnail ? h('img', { src: item.thumbnail, alt: file, width: 96, height: 96 }) : null,
+          { class: item.text !== undefined ? 'mistake text' : 'mistake' },
+          item.text !== undefined ? h('blockquote', { class: 'mistake-text' }, item.text ?? '(no longer a readable text)') : item.thumbnail ? h('img', { src: item.thumbnail, alt: file, width: 96, height: 96 }) : null,
           h('p', {}, h('span', { class: 'file' }, file), ` labelled ${item.trueLabel}, predicted ${item.predictedLabel} (${percent(item.probability)})`),
           h(
             'div',

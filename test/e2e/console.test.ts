@@ -4,7 +4,9 @@
  * create a dataset, add two labels, upload 10 real hymenoptera photos to each by the file input
  * (and a .jpg that is not an image, refused with its reason), wait for extraction, train, read the
  * validation accuracy, drop an image on "Try it" and read the top class, move one image to the
- * other label and train again, roll back. Every request the page makes must stay on 127.0.0.1. Screenshots of
+ * other label and train again, roll back; then a text dataset: upload real banking77 inquiries as
+ * .txt files (one planted under the wrong label, with markup in it), train (TF-IDF), and read the
+ * misclassified text, as text, in the list and the inline report. Every request the page makes must stay on 127.0.0.1. Screenshots of
  * each step go to test-results/console/ (kept for a person to look at), with the measured start-up
  * time and transferred bytes in metrics.json.
  */
@@ -12,6 +14,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { parse } from 'csv-parse/sync';
 import { chromium, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildConsole, checkConsole } from '../../scripts/build-console.js';
@@ -250,6 +253,41 @@ describe('the web console, end to end', () => {
     await expect.poll(() => page.locator('.versions tr.current th').textContent()).toBe(firstVersion);
     await page.locator('.versions').scrollIntoViewIfNeeded();
     await shot('rolled-back');
+  });
+
+  it('a text dataset: uploads .txt inquiries, trains, and shows a misclassified text as text, escaped, in the list and the report', async () => {
+    const planted = '<script>document.title="pwned"</script> I still have not received my new card, it has been two weeks';
+    const rows = parse(await readFile(path.join(datasetsDir(), 'banking77', 'train.csv')), { columns: true }) as Array<{ text: string; category: string }>;
+    const textsOf = (intent: string) => rows.filter((r) => r.category === intent).slice(0, PER_LABEL).map((r, i) => ({ name: `t${i}.txt`, mimeType: 'text/plain', buffer: Buffer.from(r.text) }));
+    await page.getByLabel('New dataset').fill('inquiries');
+    await page.getByLabel('New dataset').press('Enter');
+    await expect.poll(() => page.getByRole('heading', { name: 'Dataset inquiries' }).isVisible()).toBe(true);
+    for (const label of ['card_arrival', 'top_up_failed']) {
+      await page.getByLabel('New label').fill(label);
+      await page.getByLabel('New label').press('Enter');
+      await card(label).waitFor();
+    }
+    await page.getByLabel('Add images to card_arrival').setInputFiles(textsOf('card_arrival'));
+    // A card-arrival inquiry filed under top_up_failed: the model should call it card_arrival.
+    await page.getByLabel('Add images to top_up_failed').setInputFiles([...textsOf('top_up_failed'), { name: 'planted.txt', mimeType: 'text/plain', buffer: Buffer.from(planted) }]);
+    await expect.poll(() => card('top_up_failed').locator('.counts').textContent(), { timeout: 60_000, interval: 500 }).toBe(`${PER_LABEL + 1} ready`);
+    await expect.poll(() => card('card_arrival').locator('.counts').textContent()).toBe(`${PER_LABEL} ready`);
+
+    await page.getByRole('button', { name: 'Train', exact: true }).click();
+    await expect.poll(() => page.getByTestId('job-status').textContent(), { timeout: 120_000, interval: 500 }).toMatch(/^Training done/);
+    await expect.poll(() => page.getByRole('heading', { name: 'Misclassified texts' }).isVisible()).toBe(true);
+    const mistake = page.locator('.mistake.text').filter({ hasText: 'planted.txt' });
+    await expect.poll(() => mistake.locator('blockquote').textContent()).toBe(planted);
+    expect(await mistake.textContent()).toContain('labelled top_up_failed, predicted card_arrival');
+    expect(await page.locator('.mistakes img, .mistakes script').count()).toBe(0);
+    expect(await page.title()).toBe('headstart console');
+    const report = page.frameLocator('iframe.report');
+    await expect.poll(() => report.locator('h1').textContent()).toContain('inquiries');
+    await expect.poll(() => report.locator('#misclassified .snippet .text').allTextContents()).toContain(planted);
+    expect(await report.locator('script, #misclassified img').count()).toBe(0);
+    expect(await report.locator('#learning-curve svg').count()).toBe(1);
+    await page.locator('.mistakes').scrollIntoViewIfNeeded();
+    await shot('text-mistakes');
   });
 
   it('gives every control an accessible name', async () => {
