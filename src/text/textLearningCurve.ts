@@ -20,7 +20,7 @@ import { classificationMetrics } from '../training/metrics.js';
 import { minimizeLbfgs } from '../training/lbfgs.js';
 import { measureCurve, type CurveProtocolOptions, type MeasuredCurve } from '../transfer/learningCurve.js';
 import { balancedWeights, predictSparse, sparseObjective } from './sparseHead.js';
-import { TfidfFeaturizer, type TfidfOptions } from './tfidf.js';
+import { TfidfFeaturizer, type NgramCounts, type TfidfOptions } from './tfidf.js';
 
 /**
  * lambda * (training texts) of every fit: scikit-learn's C = 10 for these unit-norm rows (lambda =
@@ -31,9 +31,10 @@ import { TfidfFeaturizer, type TfidfOptions } from './tfidf.js';
 export const DEFAULT_TEXT_CURVE_REGULARIZATION = 0.05;
 /**
  * L-BFGS settings of a curve fit, looser than the sparse head's cross-validation (gradient 1e-4,
- * memory 10): on banking77's full curve (k = 1..20, 3 seeds) 47 s of CPU instead of 64 s for the
- * same held-out balanced accuracy within 0.3 points at every k (33.2, 44.3, 62.5, 73.9, 81.9% vs
- * 33.0, 44.2, 62.6, 73.7, 81.8%): a curve point needs the fit's accuracy, not its last digits.
+ * memory 10): on banking77's full curve (k = 1..20, 3 seeds, a loaded machine) 47 s of CPU
+ * instead of 64 s for the same held-out balanced accuracy within 0.3 points at every k (33.2, 44.3,
+ * 62.5, 73.9, 81.9% vs 33.0, 44.2, 62.6, 73.7, 81.8%): a curve point needs the fit's accuracy, not
+ * its last digits.
  */
 const CURVE_FIT = { gradientTolerance: 1e-3, memory: 5, functionTolerance: 1e-9, maxIterations: 500 } as const;
 export const DEFAULT_TEXT_CURVE_SEEDS = 3;
@@ -63,14 +64,13 @@ export const TEXT_CURVE_MIN_TEXTS = 2000;
  * The cost rule: the curve's fits together train on at most max(N, 2,000) texts, N being the
  * version's training texts (summed over seeds and points; the largest points, "all" first, are
  * dropped until the rest fits). Each fit trains on a few texts per class, but with its own
- * vocabulary and from zero, and featurises the seed's held-out texts (30%) again.
+ * vocabulary and from zero, and scores the seed's held-out texts (30%), counted once a seed.
  *
- * Measured (CPU seconds, loaded 2-core machine, `nice`): banking77, 10,003 texts, 77 intents: the
- * curve is k = 1, 2, 5, 10, 20 x 3 seeds (8,778 training texts in all; "all" would train on 7,000
- * a seed and cost more than the rest together) and took 47 s beside the training's 241 s
- * (fitTfidfModel: 3-fold CV over 4 lambdas and the refit), +20%. At 10 per intent (770 texts) the
- * floor keeps k = 1, 2, 5: 10 s beside 35 s; a small set trains in seconds, and the floor is what
- * gives it a curve at all (N alone would leave k = 1, 2).
+ * Measured (CPU seconds, 2-core machine under a load of 2-4, `nice`): banking77, 10,003 texts, 77
+ * intents: the curve is k = 1, 2, 5, 10, 20 x 3 seeds (8,778 training texts in all; "all" would
+ * train on 7,000 a seed and cost more than the rest together) and took 36 s beside the training's
+ * 233 s (fitTfidfModel: 3-fold CV over 4 lambdas and the refit), +15%. At 10 per intent (770
+ * texts) the floor keeps k = 1, 2, 5: 6 s beside 36 s, +17%; N alone would leave k = 1, 2.
  */
 export function textCurveOptions(n: number): { ks: readonly number[]; seeds: number; maxTrainingExamples: number } {
   return { ks: TEXT_CURVE_KS, seeds: DEFAULT_TEXT_CURVE_SEEDS, maxTrainingExamples: Math.max(n, TEXT_CURVE_MIN_TEXTS) };
@@ -80,24 +80,37 @@ export async function textLearningCurve(input: TextLearningCurveInput, options: 
   const { texts, labels, classNames } = input;
   const classes = classNames.length;
   const regularization = options.regularization ?? DEFAULT_TEXT_CURVE_REGULARIZATION;
+  // Every fit of a seed featurises its held-out texts, and its training texts are nested: their
+  // n-gram counts (the same analysers every fit) are made once a seed, and dropped at the next.
+  let countsSeed: number | undefined;
+  const counted = new Map<number, NgramCounts>();
+  const countsOf = (featurizer: TfidfFeaturizer, row: number): NgramCounts => {
+    let c = counted.get(row);
+    if (c === undefined) counted.set(row, (c = featurizer.count(texts[row] as string)));
+    return c;
+  };
   const measured = await measureCurve(
     labels,
     classNames,
     { seeds: DEFAULT_TEXT_CURVE_SEEDS, ...options },
     async ({ train, heldOut, k, seed }) => {
       const started = process.cpuUsage();
+      if (seed !== countsSeed) {
+        counted.clear();
+        countsSeed = seed;
+      }
       const featurizer = TfidfFeaturizer.fit(
         train.map((r) => texts[r] as string),
         options.tfidf,
       );
-      const rows = train.map((r) => featurizer.transform(texts[r] as string));
+      const rows = train.map((r) => featurizer.transformCounts(countsOf(featurizer, r)));
       const local = Int32Array.from(train, (r) => labels[r] as number);
       const members = Int32Array.from(train, (_, i) => i);
       const features = featurizer.dimension;
       const objective = sparseObjective(rows, local, members, balancedWeights(local, members, classes), features, classes, regularization / train.length);
       const fit = await minimizeLbfgs(objective, new Float64Array(features * classes + classes), CURVE_FIT);
       const head = { features, classes, weights: Float32Array.from(fit.x.subarray(0, features * classes)), bias: Float32Array.from(fit.x.subarray(features * classes)) };
-      const predicted = Int32Array.from(heldOut, (r) => argmax(predictSparse(head, featurizer.transform(texts[r] as string))));
+      const predicted = Int32Array.from(heldOut, (r) => argmax(predictSparse(head, featurizer.transformCounts(countsOf(featurizer, r)))));
       const truth = Int32Array.from(heldOut, (r) => labels[r] as number);
       const cpu = process.cpuUsage(started);
       options.onFit?.({ k, seed, train, features, iterations: fit.iterations, cpuMs: (cpu.user + cpu.system) / 1000 });

@@ -72,10 +72,19 @@ function analyze(text: string, words: readonly [number, number], chars: readonly
   return { words: wordNgrams(text, words), chars: charWbNgrams(text, chars) };
 }
 
-function counts(grams: readonly string[]): Map<string, number> {
+function counts(grams: readonly string[], prefix: string): Map<string, number> {
   const m = new Map<string, number>();
-  for (const g of grams) m.set(g, (m.get(g) ?? 0) + 1);
+  for (const g of grams) {
+    const feature = prefix + g;
+    m.set(feature, (m.get(feature) ?? 0) + 1);
+  }
   return m;
+}
+
+/** A text's n-gram counts, words and characters apart (each block is normalised on its own), keyed as features ("w:", "c:"). */
+export interface NgramCounts {
+  words: ReadonlyMap<string, number>;
+  chars: ReadonlyMap<string, number>;
 }
 
 export class TfidfFeaturizer {
@@ -125,13 +134,27 @@ export class TfidfFeaturizer {
 
   /** One text -> its unit-norm sparse TF-IDF row (n-grams never seen in training are dropped). */
   transform(text: string): SparseRow {
+    return this.transformCounts(this.count(text));
+  }
+
+  /**
+   * A text's n-gram counts under this featuriser's analysers, keyed as features are. They depend
+   * only on the n-gram ranges, so one count serves every featuriser fitted with the same options
+   * (the learning curve featurises a held-out text once for the vocabularies of all its points).
+   */
+  count(text: string): NgramCounts {
     const { words, chars } = analyze(text, this.state.wordNgrams, this.state.charNgrams);
+    return { words: counts(words, 'w:'), chars: counts(chars, 'c:') };
+  }
+
+  /** {@link transform} of a text already counted with {@link count}. */
+  transformCounts(grams: NgramCounts): SparseRow {
     const entries: Array<[number, number]> = [];
-    const block = (grams: readonly string[], prefix: string): void => {
+    const block = (counted: ReadonlyMap<string, number>): void => {
       const start = entries.length;
       let norm = 0;
-      for (const [g, count] of counts(grams)) {
-        const i = this.index.get(prefix + g);
+      for (const [feature, count] of counted) {
+        const i = this.index.get(feature);
         if (i === undefined) continue;
         const v = count * (this.state.idf[i] as number);
         entries.push([i, v]);
@@ -141,8 +164,8 @@ export class TfidfFeaturizer {
       const scale = norm > 0 ? 1 / Math.sqrt(2 * norm) : 0;
       for (let k = start; k < entries.length; k++) (entries[k] as [number, number])[1] *= scale;
     };
-    block(words, 'w:');
-    block(chars, 'c:');
+    block(grams.words);
+    block(grams.chars);
     entries.sort((a, b) => a[0] - b[0]);
     return { indices: Int32Array.from(entries, (e) => e[0]), values: Float32Array.from(entries, (e) => e[1]) };
   }
