@@ -195,6 +195,8 @@ describe('the web console, end to end', () => {
   it('trains, shows the job and the validation accuracy, and the verdict in words and numbers', async () => {
     await page.getByRole('button', { name: 'Train', exact: true }).click();
     await expect.poll(() => page.getByTestId('job-status').textContent(), { timeout: 120_000, interval: 500 }).toMatch(/^Training done/);
+    // The result line is redrawn once the new version's row arrives, which can follow the job's status.
+    await expect.poll(() => page.getByTestId('train-result').textContent(), { timeout: 30_000, interval: 250 }).toMatch(/validation accuracy [\d.]+%/);
     const result = (await page.getByTestId('train-result').textContent()) ?? '';
     const accuracy = Number(/validation accuracy ([\d.]+)%/.exec(result)?.[1]);
     metrics['firstValidationAccuracy'] = accuracy;
