@@ -34,6 +34,7 @@ import type { TrainingBackbone, TrainOptions } from '../pipeline/train.js';
 import { datasetSegment } from '../dataset/keys.js';
 import type { ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry } from '../registry/ModelRegistry.js';
+import { LoadedByKey } from '../util/LoadedByKey.js';
 import type { ApiContext } from '../api/router.js';
 import { claimHome, unreconciledKeys, type HomeClaim } from './crashRecovery.js';
 import { LocalJobRunner } from './LocalJobRunner.js';
@@ -46,12 +47,12 @@ export class LocalRuntime {
   readonly index: SqliteDatasetIndex;
   private backboneLoading: Promise<Backbone> | undefined;
   /** Other backbones, by catalogue name: for `train --backbone` and serving the versions they made. */
-  private readonly otherBackbones = new Map<string, Promise<Backbone>>();
+  private readonly otherBackbones = new LoadedByKey<Backbone>((name) => import('../backbone/Backbone.js').then(({ Backbone }) => Backbone.load(name, { backbonesDir: this.backbonesDir })));
   private predictorLoading: Promise<Predictor> | undefined;
   private textEmbedderLoading: Promise<Embedder> | undefined;
   private textBackbone: TextBackbone | undefined;
   /** Text encoders other than extraction's, by name: for `train --backbone <encoder>` and `auto`. */
-  private readonly otherTextBackbones = new Map<string, Promise<TextBackbone>>();
+  private readonly otherTextBackbones = new LoadedByKey<TextBackbone>((name) => import('../text/TextBackbone.js').then(({ TextBackbone }) => TextBackbone.load(name, { backbonesDir: this.backbonesDir })));
   private textPredictorInstance: TextPredictor | undefined;
   private readonly listeners = new Set<OutcomeListener>();
   private readonly sending = new Set<Promise<unknown>>();
@@ -112,13 +113,7 @@ export class LocalRuntime {
   async backboneNamed(name: string): Promise<Backbone> {
     const extraction = await this.backbone();
     if (extraction.spec.name === name) return extraction;
-    let loading = this.otherBackbones.get(name);
-    if (loading === undefined) {
-      loading = import('../backbone/Backbone.js').then(({ Backbone }) => Backbone.load(name, { backbonesDir: this.backbonesDir }));
-      this.otherBackbones.set(name, loading);
-      loading.catch(() => this.otherBackbones.delete(name));
-    }
-    return loading;
+    return this.otherBackbones.get(name);
   }
 
   /**
@@ -141,13 +136,7 @@ export class LocalRuntime {
     // The extraction encoder is shared when this process has loaded it (an upload then train in one run).
     if (this.textEmbedderLoading !== undefined) await this.textEmbedderLoading;
     if (this.textBackbone?.spec.name === name) return this.textBackbone;
-    let loading = this.otherTextBackbones.get(name);
-    if (loading === undefined) {
-      loading = import('../text/TextBackbone.js').then(({ TextBackbone }) => TextBackbone.load(name, { backbonesDir: this.backbonesDir }));
-      this.otherTextBackbones.set(name, loading);
-      loading.catch(() => this.otherTextBackbones.delete(name));
-    }
-    return loading;
+    return this.otherTextBackbones.get(name);
   }
 
   /** Serves text versions (loaded once per version), with this home's registered encoders. */
@@ -220,7 +209,7 @@ export class LocalRuntime {
     const loaded = [this.backboneLoading, ...this.otherBackbones.values()].filter((b): b is Promise<Backbone> => b !== undefined);
     await Promise.allSettled(loaded.map(async (b) => (await b).release()));
     await this.textBackbone?.release();
-    await Promise.allSettled([...this.otherTextBackbones.values()].map(async (b) => (await b).release()));
+    await Promise.allSettled(this.otherTextBackbones.values().map(async (b) => (await b).release()));
     await this.textPredictorInstance?.release();
     await this.claim?.release();
     this.db.close();
