@@ -85,10 +85,10 @@ export async function trainDataset(
   const { compaction, data, head, ood, assessed } = await fitOnMatrix(deps, dataset, options, progress);
   // The matrix is unreachable from here: the assessment, the export, the report and the publish
   // below allocate their own buffers (the standalone graph alone is the backbone's size) without it.
-  if (!options.assessment && (options.assess ?? true)) progress('transfer assessment');
+  if (assessed) progress('transfer assessment');
   const assessment =
     options.assessment ??
-    ((options.assess ?? true)
+    (assessed
       ? await assessDataset(deps, dataset, { ...TRAIN_ASSESSMENT, backbones: [backbone], trainingData: { [backbone.id]: assessed }, seed: options.seed ?? 0, device: options.device ?? 'cpu', log: (m: string) => progress(`transfer assessment: ${m}`) })
       : undefined);
   const headBytes = exportHead(head, { backboneId: backbone.id, metadata: { dataset } });
@@ -130,7 +130,7 @@ async function fitOnMatrix(
   dataset: string,
   options: TrainOptions,
   progress: (step: string) => void,
-): Promise<{ compaction: CompactionResult; data: Omit<TrainingData, 'embeddings'>; head: TrainedHead; ood: ReturnType<typeof encodeOutOfDomain>; assessed: TrainingData }> {
+): Promise<{ compaction: CompactionResult; data: Omit<TrainingData, 'embeddings'>; head: TrainedHead; ood: ReturnType<typeof encodeOutOfDomain>; assessed: TrainingData | undefined }> {
   const { backbone } = deps;
   progress('reading embeddings');
   const compaction = await compactTrainingEmbeddings(deps, dataset, backbone.id);
@@ -144,7 +144,8 @@ async function fitOnMatrix(
 
   // The assessment's own seeded sample, drawn here as it would draw it: its learning curve and
   // probes then run after the matrix is gone (with it, they were a training's memory peak).
-  const assessed = sampleTrainingData(data, TRAIN_ASSESSMENT.images.maxPerClass, options.seed ?? 0);
+  // Only when this run measures transfer itself (not given an assessment, not told to skip it).
+  const assessed = !options.assessment && (options.assess ?? true) ? sampleTrainingData(data, TRAIN_ASSESSMENT.images.maxPerClass, options.seed ?? 0) : undefined;
   const { embeddings: _matrix, ...rest } = data;
   return { compaction, data: rest, head, ood, assessed };
 }
