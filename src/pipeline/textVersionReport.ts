@@ -18,11 +18,13 @@ export const REPORT_FILE = 'report.html';
 export interface TextVersionRows extends ReportRows {
   /** The training texts in row order: the learning curve refits TF-IDF on subsets of them. */
   texts?: readonly string[];
+  /** An encoder version's embeddings of them: its curve draws the encoder beside TF-IDF. */
+  encoder?: { name: string; embeddings: Float32Array; dim: number };
 }
 
 export interface TextVersionReportOptions {
   seed?: number;
-  /** Measure the learning curve (TF-IDF versions with their texts at hand). Default true. */
+  /** Measure the learning curve (given the texts, and an encoder version's embeddings). Default true. */
   learningCurve?: boolean;
   /** Write report.html. Default true. */
   report?: boolean;
@@ -40,11 +42,13 @@ export async function addTextCurveAndReport(
   options: TextVersionReportOptions = {},
 ): Promise<void> {
   const progress = options.progress ?? ((): void => {});
-  // The curve refits the version's own representation on subsets; an encoder version's curve
-  // (encoder vs TF-IDF) is not measured here.
-  if ((options.learningCurve ?? true) && rows.texts !== undefined && manifest.text?.representation === 'tfidf') {
+  // The curve refits the version's own representation on subsets of its rows: TF-IDF alone, or an
+  // encoder's embeddings beside TF-IDF (the no-transfer baseline), as an image curve has pixels.
+  const representation = manifest.text?.representation;
+  const curveRows = representation === 'tfidf' || (representation === 'encoder' && rows.encoder !== undefined);
+  if ((options.learningCurve ?? true) && rows.texts !== undefined && curveRows) {
     progress('learning curve');
-    const input = { texts: rows.texts, labels: Int32Array.from(rows.labels), classNames: rows.classNames };
+    const input = { texts: rows.texts, labels: Int32Array.from(rows.labels), classNames: rows.classNames, ...(representation === 'encoder' ? { encoder: rows.encoder! } : {}) };
     try {
       manifest.learningCurve = await textLearningCurve(input, { ...textCurveOptions(rows.labels.length), seed: options.seed ?? 0 });
     } catch (error) {

@@ -3,8 +3,9 @@
  * embedded first (extraction embedded with the default encoder, or only validated when none was
  * installed), then the same path as images: packed embeddings -> the dense head of trainHead
  * (cross-validated lambda) -> head.onnx, the k-NN out-of-domain detector calibrated on out-of-fold
- * scores -> a new immutable version with modality 'text' and representation 'encoder', made current
- * once complete. The version names the encoder (id, sha256, width) and its preprocessing (tokenizer
+ * scores -> the learning curve (the encoder beside TF-IDF), misclassified texts and report.html ->
+ * a new immutable version with modality 'text' and representation 'encoder', made current once
+ * complete. The version names the encoder (id, sha256, width) and its preprocessing (tokenizer
  * sha256, token limit, mean pooling, L2), so serving runs the same encoder or refuses.
  */
 import { exportHead } from '../head/exportHead.js';
@@ -13,11 +14,13 @@ import { ModelRegistry, newVersionId } from '../registry/ModelRegistry.js';
 import type { TextBackbone } from '../text/TextBackbone.js';
 import { encoderEmbedder } from '../text/textEmbedders.js';
 import { tryDecodeText } from '../text/validateText.js';
+import { mapLimit } from '../util/mapLimit.js';
 import type { AssessmentSummary } from '../transfer/assessmentSummary.js';
 import { encodeOutOfDomain, fitOutOfDomain } from '../transfer/outOfDomain.js';
 import { trainHead } from '../training/trainHead.js';
 import { backfillEmbeddings } from './backfill.js';
 import type { DataPlane } from './status.js';
+import { addTextCurveAndReport } from './textVersionReport.js';
 import { headManifest, headTrainOptions, type TrainOptions } from './train.js';
 import { encodeMisclassifiedTexts, MISCLASSIFIED_TEXTS_FILE } from './trainText.js';
 import { compactTrainingEmbeddings, loadTrainingData } from './trainingData.js';
@@ -49,11 +52,14 @@ export async function trainTextOnEncoder(plane: Pick<DataPlane, 'store' | 'index
   progress('out-of-domain calibration');
   const ood = encodeOutOfDomain(await fitOutOfDomain({ embeddings: data.embeddings, dims: data.dims, labels: data.labels, folds: head.folds }));
   files[ood.manifest.reference.file] = ood.bytes;
-  files[MISCLASSIFIED_TEXTS_FILE] = await encodeMisclassifiedTexts(data, head.oofProbabilities, async (row) => {
-    const bytes = await store.get(data.keys[row] as string);
+  // The texts themselves: the learning curve's TF-IDF series refits on them, the mistakes list them.
+  // One changed since it was embedded (its embedding then no longer matches) counts as empty there.
+  const texts = await mapLimit(data.keys, 16, async (key) => {
+    const bytes = await store.get(key);
     const text = bytes === undefined ? '' : tryDecodeText(bytes);
     return typeof text === 'string' ? text : '';
   });
+  files[MISCLASSIFIED_TEXTS_FILE] = await encodeMisclassifiedTexts(data, head.oofProbabilities, (row) => texts[row] as string);
 
   const manifest: Omit<ModelManifest, 'version' | 'dataset' | 'createdAt'> = {
     ...headManifest(head, { ...data, excluded }, { started, compaction }),
@@ -65,5 +71,8 @@ export async function trainTextOnEncoder(plane: Pick<DataPlane, 'store' | 'index
     files: { head: 'head.onnx' },
     text: { representation: 'encoder', choice: options.choice },
   };
-  return new ModelRegistry(store).publish(dataset, manifest, files, { promote: options.promote ?? true, version: newVersionId() });
+  const version = newVersionId();
+  const rows = { keys: data.keys, labels: data.labels, classNames: head.classNames, oofProbabilities: head.oofProbabilities, texts, encoder: { name: encoder.spec.name, embeddings: data.embeddings, dim: data.dims[1] } };
+  await addTextCurveAndReport(store, { dataset, version }, manifest, files, rows, { seed: options.seed ?? 0, progress });
+  return new ModelRegistry(store).publish(dataset, manifest, files, { promote: options.promote ?? true, version });
 }

@@ -4,10 +4,14 @@
  * held-out splits, nested k-per-class samples, mean ± std over seeds), in the same shape, so the
  * report and the console draw it unchanged.
  *
- * Representation: TF-IDF + the sparse linear head, the model a text version trains when no encoder
- * is installed (there is no second, no-transfer series to draw: it is the baseline itself). The
- * featuriser is fitted on each fit's training texts only, so no n-gram and no idf comes from a
+ * Representations: TF-IDF + the sparse linear head, the model a text version trains when no encoder
+ * is installed (there is then no second, no-transfer series to draw: it is the baseline itself).
+ * The featuriser is fitted on each fit's training texts only, so no n-gram and no idf comes from a
  * held-out text; held-out texts are featurised with that vocabulary (unseen n-grams dropped).
+ * Given a text encoder's embeddings of the same texts (an encoder version), the curve has the
+ * image curve's two series: the encoder's embeddings + the dense linear head (the image curve's
+ * FixedLambdaHead at its lambda = 0.1 / training examples, on the same fits' rows) as `embedding`,
+ * TF-IDF as the no-transfer `baseline`; so the report shows where pretraining leads and by how much.
  *
  * Head: the sparse head's loss (class-balanced weighted mean log-loss, L2) at one fixed lambda
  * instead of its cross-validated grid, for the image curve's reasons (no second text of a class to
@@ -18,7 +22,9 @@
  */
 import { classificationMetrics } from '../training/metrics.js';
 import { minimizeLbfgs } from '../training/lbfgs.js';
-import { measureCurve, type CurveProtocolOptions, type MeasuredCurve } from '../transfer/learningCurve.js';
+import type { Device } from '../backend/onnx.js';
+import { normalizeEmbeddings } from '../training/graphSessions.js';
+import { DEFAULT_CURVE_REGULARIZATION, FixedLambdaHead, measureCurve, type CurveFit, type CurveProtocolOptions, type MeasuredCurve } from '../transfer/learningCurve.js';
 import { balancedWeights, predictSparse, sparseObjective } from './sparseHead.js';
 import { TfidfFeaturizer, type NgramCounts, type TfidfOptions } from './tfidf.js';
 
@@ -44,6 +50,8 @@ export interface TextLearningCurveInput {
   texts: readonly string[];
   labels: Int32Array;
   classNames: readonly string[];
+  /** A text encoder's embeddings of the same texts, row-major [N, dim]: measured beside TF-IDF. */
+  encoder?: { name: string; embeddings: Float32Array; dim: number };
 }
 
 export interface TextLearningCurveOptions extends CurveProtocolOptions {
@@ -51,12 +59,19 @@ export interface TextLearningCurveOptions extends CurveProtocolOptions {
   regularization?: number;
   /** The featuriser's options: the version's own (default: TfidfFeaturizer's). */
   tfidf?: TfidfOptions;
-  /** Told of each fit once done: its training rows, the featuriser's width, the optimiser's iterations and the fit's CPU time. */
+  /** Where the encoder series' head runs. Default 'cpu'. */
+  device?: Device;
+  /** Told of each fit once done: its training rows, the featuriser's width, the optimiser's iterations and the fit's CPU time (TF-IDF's). */
   onFit?: (fit: { k: number | 'all'; seed: number; train: readonly number[]; features: number; iterations: number; cpuMs: number }) => void;
 }
 
 /** 1-2-5 steps, as far as the data allows (ks at or above the smallest label's pool are skipped). */
 export const TEXT_CURVE_KS: readonly number[] = Object.freeze([1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]);
+/** The encoder series' name (the TF-IDF one is then the baseline). */
+export function encoderCurveSeries(encoder: string): string {
+  return `${encoder} embedding + linear head`;
+}
+
 /** The cap's floor, so a small dataset (seconds to train) still gets k = 1, 2, 5. */
 export const TEXT_CURVE_MIN_TEXTS = 2000;
 
@@ -77,6 +92,52 @@ export function textCurveOptions(n: number): { ks: readonly number[]; seeds: num
 }
 
 export async function textLearningCurve(input: TextLearningCurveInput, options: TextLearningCurveOptions = {}): Promise<MeasuredCurve> {
+  const { labels, classNames, encoder } = input;
+  if (encoder && encoder.embeddings.length !== labels.length * encoder.dim) {
+    throw new RangeError(`text learning curve: ${labels.length} texts but ${encoder.embeddings.length / encoder.dim} embedding rows of ${encoder.name}`);
+  }
+  const tfidf = tfidfCurveScorer(input, options);
+  if (!encoder) {
+    const measured = await measureCurve(labels, classNames, { seeds: DEFAULT_TEXT_CURVE_SEEDS, ...options }, async (fit) => ({ embedding: await tfidf(fit) }), 'texts');
+    return {
+      points: measured.points.map(({ scores, ...point }) => ({ ...point, embedding: scores.embedding })),
+      heldOut: measured.heldOut,
+      regularization: options.regularization ?? DEFAULT_TEXT_CURVE_REGULARIZATION,
+      metric: 'balancedAccuracy',
+      skipped: measured.skipped,
+      series: { embedding: TEXT_CURVE_SERIES },
+    };
+  }
+  const device = options.device ?? 'cpu';
+  const head = await FixedLambdaHead.create(encoder.dim, classNames.length, device);
+  try {
+    const embeddings = await normalizeEmbeddings(encoder.embeddings, labels.length, encoder.dim, device);
+    const measured = await measureCurve(
+      labels,
+      classNames,
+      { seeds: DEFAULT_TEXT_CURVE_SEEDS, ...options },
+      async (fit) => ({
+        embedding: await head.score(embeddings, labels, fit.train, fit.heldOut, DEFAULT_CURVE_REGULARIZATION / fit.train.length, classNames),
+        baseline: await tfidf(fit),
+      }),
+      'texts',
+    );
+    return {
+      points: measured.points.map(({ scores, ...point }) => ({ ...point, embedding: scores.embedding, baseline: scores.baseline })),
+      heldOut: measured.heldOut,
+      // The TF-IDF series'; the encoder series is at the image curve's DEFAULT_CURVE_REGULARIZATION.
+      regularization: options.regularization ?? DEFAULT_TEXT_CURVE_REGULARIZATION,
+      metric: 'balancedAccuracy',
+      skipped: measured.skipped,
+      series: { embedding: encoderCurveSeries(encoder.name), baseline: TEXT_CURVE_SERIES },
+    };
+  } finally {
+    await head.release();
+  }
+}
+
+/** One curve fit of TF-IDF + the sparse head: its held-out balanced accuracy. */
+function tfidfCurveScorer(input: TextLearningCurveInput, options: TextLearningCurveOptions): (fit: CurveFit) => Promise<number> {
   const { texts, labels, classNames } = input;
   const classes = classNames.length;
   const regularization = options.regularization ?? DEFAULT_TEXT_CURVE_REGULARIZATION;
@@ -89,42 +150,28 @@ export async function textLearningCurve(input: TextLearningCurveInput, options: 
     if (c === undefined) counted.set(row, (c = featurizer.count(texts[row] as string)));
     return c;
   };
-  const measured = await measureCurve(
-    labels,
-    classNames,
-    { seeds: DEFAULT_TEXT_CURVE_SEEDS, ...options },
-    async ({ train, heldOut, k, seed }) => {
-      const started = process.cpuUsage();
-      if (seed !== countsSeed) {
-        counted.clear();
-        countsSeed = seed;
-      }
-      const featurizer = TfidfFeaturizer.fit(
-        train.map((r) => texts[r] as string),
-        options.tfidf,
-      );
-      const rows = train.map((r) => featurizer.transformCounts(countsOf(featurizer, r)));
-      const local = Int32Array.from(train, (r) => labels[r] as number);
-      const members = Int32Array.from(train, (_, i) => i);
-      const features = featurizer.dimension;
-      const objective = sparseObjective(rows, local, members, balancedWeights(local, members, classes), features, classes, regularization / train.length);
-      const fit = await minimizeLbfgs(objective, new Float64Array(features * classes + classes), CURVE_FIT);
-      const head = { features, classes, weights: Float32Array.from(fit.x.subarray(0, features * classes)), bias: Float32Array.from(fit.x.subarray(features * classes)) };
-      const predicted = Int32Array.from(heldOut, (r) => argmax(predictSparse(head, featurizer.transformCounts(countsOf(featurizer, r)))));
-      const truth = Int32Array.from(heldOut, (r) => labels[r] as number);
-      const cpu = process.cpuUsage(started);
-      options.onFit?.({ k, seed, train, features, iterations: fit.iterations, cpuMs: (cpu.user + cpu.system) / 1000 });
-      return { embedding: classificationMetrics(truth, predicted, classNames).balancedAccuracy };
-    },
-    'texts',
-  );
-  return {
-    points: measured.points.map(({ scores, ...point }) => ({ ...point, embedding: scores.embedding })),
-    heldOut: measured.heldOut,
-    regularization,
-    metric: 'balancedAccuracy',
-    skipped: measured.skipped,
-    series: { embedding: TEXT_CURVE_SERIES },
+  return async ({ train, heldOut, k, seed }) => {
+    const started = process.cpuUsage();
+    if (seed !== countsSeed) {
+      counted.clear();
+      countsSeed = seed;
+    }
+    const featurizer = TfidfFeaturizer.fit(
+      train.map((r) => texts[r] as string),
+      options.tfidf,
+    );
+    const rows = train.map((r) => featurizer.transformCounts(countsOf(featurizer, r)));
+    const local = Int32Array.from(train, (r) => labels[r] as number);
+    const members = Int32Array.from(train, (_, i) => i);
+    const features = featurizer.dimension;
+    const objective = sparseObjective(rows, local, members, balancedWeights(local, members, classes), features, classes, regularization / train.length);
+    const fit = await minimizeLbfgs(objective, new Float64Array(features * classes + classes), CURVE_FIT);
+    const head = { features, classes, weights: Float32Array.from(fit.x.subarray(0, features * classes)), bias: Float32Array.from(fit.x.subarray(features * classes)) };
+    const predicted = Int32Array.from(heldOut, (r) => argmax(predictSparse(head, featurizer.transformCounts(countsOf(featurizer, r)))));
+    const truth = Int32Array.from(heldOut, (r) => labels[r] as number);
+    const cpu = process.cpuUsage(started);
+    options.onFit?.({ k, seed, train, features, iterations: fit.iterations, cpuMs: (cpu.user + cpu.system) / 1000 });
+    return classificationMetrics(truth, predicted, classNames).balancedAccuracy;
   };
 }
 

@@ -146,8 +146,11 @@ function splitForSeed(labels: Int32Array, classes: number, fraction: number, see
   return { heldOut: heldOut.sort((a, b) => a - b), pools };
 }
 
-/** One feature kind's sessions, reused for every fit of the curve. */
-class FixedLambdaHead {
+/**
+ * One feature kind's sessions, reused for every fit of a curve: trainHead's dense linear head at a
+ * fixed lambda (the image curve's two series, a text encoder's series of a text curve).
+ */
+export class FixedLambdaHead {
   private constructor(
     private readonly shape: HeadShape,
     private readonly loss: LossSession,

@@ -4,7 +4,8 @@
  * as a CSV (8 intents x 15 texts), the local runtime's SQLite index and folder store, onnxruntime.
  *
  * - no --backbone: the registered encoder is the default, so the version is an encoder version
- *   (head.onnx, k-NN out-of-domain, the encoder's id and preprocessing, the encoder-vs-TF-IDF verdict);
+ *   (head.onnx, k-NN out-of-domain, the encoder's id and preprocessing, the encoder-vs-TF-IDF verdict,
+ *   the learning curve of the encoder beside TF-IDF, misclassified texts, report.html);
  * - it serves: TextPredictor, `eval` on a CSV, POST /datasets/{name}/predict, `predict --text`; a
  *   server without the encoder answers 409 naming it and how to install it; `assess` compares it with TF-IDF;
  * - --backbone tfidf trains TF-IDF; --backbone auto measures both and picks TF-IDF (random weights
@@ -27,7 +28,9 @@ import { LocalRuntime } from '../../../src/local/LocalRuntime.js';
 import { TextPredictor } from '../../../src/pipeline/predictText.js';
 import type { Prediction } from '../../../src/pipeline/predict.js';
 import type { ModelManifest } from '../../../src/registry/ModelManifest.js';
+import { escapeHtml } from '../../../src/report/html.js';
 import { registerTextBackbone } from '../../../src/text/registerTextBackbone.js';
+import { encoderCurveSeries, TEXT_CURVE_SERIES } from '../../../src/text/textLearningCurve.js';
 import { runCli } from '../../helpers/reliability.js';
 import { datasetsDir, modelsDir } from '../../helpers/shared.js';
 
@@ -116,6 +119,34 @@ describe('text datasets on a text encoder', () => {
     expect(misclassified[0]!.text.length).toBeGreaterThan(0);
     expect(misclassified[0]!.label).not.toBe(misclassified[0]!.predicted);
   }, 120_000);
+
+  it('keeps the learning curve of the encoder beside TF-IDF, every mistake and the report, as TF-IDF and image versions do', async () => {
+    const curve = encoderVersion.learningCurve!;
+    expect(curve.series).toEqual({ embedding: encoderCurveSeries(ENCODER), baseline: TEXT_CURVE_SERIES });
+    // 15 texts an intent: 5 held out, a pool of 10, so k = 10 and up are skipped and "all" trains on 10 each.
+    expect(curve.points.map((p) => p.k)).toEqual([1, 2, 5, 'all']);
+    expect(curve.points.map((p) => p.trainImages)).toEqual([8, 16, 40, 80]);
+    expect(curve.skipped).toEqual([10, 20, 50, 100, 200, 500, 1000]);
+    for (const p of curve.points) {
+      expect(p.embedding.values).toHaveLength(3);
+      expect(p.baseline!.values).toHaveLength(3);
+      for (const v of [...p.embedding.values, ...p.baseline!.values]) expect(v).toBeGreaterThanOrEqual(0);
+    }
+    // Random weights are no pretraining: TF-IDF, not the encoder, learns from 10 texts an intent.
+    const all = curve.points.at(-1)!;
+    expect(all.baseline!.mean).toBeGreaterThan(all.embedding.mean);
+
+    const list = JSON.parse(new TextDecoder().decode(await runtime.registry.file('bank', encoderVersion.version, 'misclassified.json'))) as { total: number; items: Array<{ key: string }> };
+    expect(list.total).toBeGreaterThan(0);
+    expect(list.items).toHaveLength(list.total);
+    expect(encoderVersion.files.report).toBe('report.html');
+    const html = new TextDecoder().decode(await runtime.registry.file('bank', encoderVersion.version, 'report.html'));
+    expect(html).toContain(encoderCurveSeries(ENCODER));
+    expect(html).toContain(TEXT_CURVE_SERIES);
+    // The report lists mistakes by their text, where an image version shows thumbnails.
+    const wrong = JSON.parse(new TextDecoder().decode(await runtime.registry.file('bank', encoderVersion.version, 'misclassified-texts.json'))) as Array<{ text: string }>;
+    expect(wrong.some((w) => html.includes(escapeHtml(w.text.slice(0, 30))))).toBe(true);
+  });
 
   it('predicts and evaluates with the encoder version (TextPredictor, eval on a CSV, POST /predict)', async () => {
     const predictor = await runtime.textPredictor();

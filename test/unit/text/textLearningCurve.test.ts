@@ -4,7 +4,7 @@ import { parse } from 'csv-parse/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TrainingDataError } from '../../../src/errors.js';
 import { TfidfFeaturizer } from '../../../src/text/tfidf.js';
-import { TEXT_CURVE_SERIES, textCurveOptions, textLearningCurve, type TextLearningCurveInput } from '../../../src/text/textLearningCurve.js';
+import { encoderCurveSeries, TEXT_CURVE_SERIES, textCurveOptions, textLearningCurve, type TextLearningCurveInput } from '../../../src/text/textLearningCurve.js';
 import { measureCurve } from '../../../src/transfer/learningCurve.js';
 import { datasetsDir } from '../../helpers/shared.js';
 
@@ -74,6 +74,44 @@ describe('textLearningCurve (TF-IDF + sparse head, banking77)', () => {
     const lonely = { texts: [...small.texts.slice(0, 31)], labels: Int32Array.from([...new Array<number>(30).fill(0), 1]), classNames: ['a', 'b'] };
     await expect(textLearningCurve(lonely)).rejects.toThrow(TrainingDataError);
     await expect(textLearningCurve(lonely)).rejects.toThrow(/2 texts each.*b 1/);
+  });
+});
+
+describe('textLearningCurve with a text encoder (an encoder version: the encoder beside TF-IDF)', () => {
+  /**
+   * A stand-in for a pretrained encoder that already separates the intents: each text's embedding
+   * is its label's direction plus seeded noise. The curve must credit it at k = 1, where TF-IDF
+   * has one text an intent to learn n-grams from.
+   */
+  function separatingEncoder(input: TextLearningCurveInput, dim = 16): { name: string; embeddings: Float32Array; dim: number } {
+    let state = 12345;
+    const noise = (): number => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 0.6;
+    const embeddings = new Float32Array(input.labels.length * dim);
+    input.labels.forEach((label, row) => {
+      for (let d = 0; d < dim; d++) embeddings[row * dim + d] = (d === label ? 1 : 0) + noise();
+    });
+    return { name: 'separating', embeddings, dim };
+  }
+
+  it('draws the encoder as the first series and TF-IDF as the no-transfer baseline, on the same fits', async () => {
+    const curve = await textLearningCurve({ ...small, encoder: separatingEncoder(small) }, { ks: [1, 5], seeds: 2 });
+    expect(curve.series).toEqual({ embedding: encoderCurveSeries('separating'), baseline: TEXT_CURVE_SERIES });
+    expect(curve.points.map((p) => p.k)).toEqual([1, 5, 'all']);
+    for (const p of curve.points) {
+      expect(p.embedding.values).toHaveLength(2);
+      expect(p.baseline!.values).toHaveLength(2);
+    }
+    const [k1] = curve.points;
+    expect(k1!.embedding.mean).toBeGreaterThan(0.9);
+    expect(k1!.embedding.mean).toBeGreaterThan(k1!.baseline!.mean + 0.2);
+    // The TF-IDF series is the TF-IDF-only curve's, point for point (same splits, same fits).
+    const alone = await textLearningCurve(small, { ks: [1, 5], seeds: 2 });
+    expect(curve.points.map((p) => p.baseline!.values)).toEqual(alone.points.map((p) => p.embedding.values));
+  });
+
+  it('refuses embeddings that are not one row a text', async () => {
+    const encoder = { name: 'short', embeddings: new Float32Array(4 * (small.labels.length - 1)), dim: 4 };
+    await expect(textLearningCurve({ ...small, encoder })).rejects.toThrow(/180 texts but 179 embedding rows of short/);
   });
 });
 
