@@ -246,7 +246,7 @@ async function runCli(task: string, trainFile: string, testFile: string, trainRo
     const perLabel = new Map<string, number>();
     for (const r of trainRows) perLabel.set(r.label, (perLabel.get(r.label) ?? 0) + 1);
     const folds = Math.min(defaultFolds(trainRows.length), ...perLabel.values());
-    const result: HeadstartTask = { accuracy: evaluated.accuracy, test: evaluated.n, features: 0, rows: model.images, lambda: model.head.lambda, featurizeSeconds: (uploaded - started) / 1000, fitSeconds: (trained - uploaded) / 1000, folds };
+    const result: HeadstartTask = { accuracy: evaluated.accuracy, test: evaluated.n, features: 0, rows: model.images, lambda: model.head.lambda, featurizeSeconds: (uploaded - started) / 1000, fitSeconds: (trained - uploaded) / 1000, folds, fits: SPARSE_LAMBDAS.length * folds + 1 };
     if (oos) {
       const scores = (rows: Row[]): { score: Float64Array; flagged: number } => {
         const lines = headstart(home, ['predict', task, '--text', '-', '--json'], rows.map((r) => r.text.replace(/\n/g, ' ')).join('\n')).trim().split('\n');
