@@ -18,7 +18,9 @@
  * that the 250 MB Lambda limit is about.
  *
  * The same model files are also staged alone (models-<hash>/), the named build context `models` of
- * the trainer image (functions/train/Dockerfile).
+ * the trainer image (functions/train/Dockerfile): the folder is the models folder itself (what goes
+ * under models/ in an asset sits at its top), and a registered text backbone's entry goes to
+ * backbones/text/<name>.json inside it (HEADSTART_BACKBONES=/opt/headstart/models/backbones).
  *
  * Assets are cached by content hash under .headstart/bundles/: the hash covers the bundled code,
  * every copied file and the model, so an unchanged tree reuses the folder and synth is stable.
@@ -158,6 +160,8 @@ export interface StagedModels {
   hash: string;
   backbone: LocatedBackbone;
   bytes: number;
+  /** The text encoder staged beside the backbone, when one was asked for. */
+  textBackbone?: ShippedTextBackbone;
 }
 
 export function defaultRepoRoot(): string {
@@ -227,17 +231,27 @@ function modelFiles(backbone: LocatedBackbone): AssetFile[] {
   }));
 }
 
-/** Copies the backbone (and its class names) into <outDir>/models-<hash>/, reusing an existing copy. */
-export function stageModels(options: Pick<BundleOptions, 'repoRoot' | 'outDir' | 'backbone' | 'modelsDir'> = {}): StagedModels {
+/**
+ * Copies the backbone (and its class names), and the text encoder and tokenizer.json when one is
+ * asked for, into <outDir>/models-<hash>/, reusing an existing copy. The folder is the models folder
+ * itself: an asset's models/<rel> goes to <rel>, so the paths a text entry names still hold, and a
+ * registered entry's backbones/text/<name>.json stays under backbones/ inside it. The hash covers
+ * every file, so the trainer image changes with the encoder.
+ */
+export async function stageModels(
+  options: Pick<BundleOptions, 'repoRoot' | 'outDir' | 'backbone' | 'modelsDir' | 'textBackbone' | 'textLocation'> = {},
+): Promise<StagedModels> {
   const repoRoot = path.resolve(options.repoRoot ?? defaultRepoRoot());
   const outDir = path.resolve(options.outDir ?? path.join(repoRoot, '.headstart', 'bundles'));
   const backbone = locateBackbone(repoRoot, options.backbone ?? DEFAULT_BACKBONE, options.modelsDir);
-  const files = modelFiles(backbone).map((f) => ({ ...f, to: path.posix.basename(f.to) }));
+  const text = options.textBackbone === undefined ? undefined : await locateTextBackbone(repoRoot, options.textBackbone, options.textLocation);
+  const modelsPrefix = `${ASSET_MODELS_DIR}/`;
+  const files = [...modelFiles(backbone), ...(text?.files ?? [])].map((f) => ({ ...f, to: f.to.startsWith(modelsPrefix) ? f.to.slice(modelsPrefix.length) : f.to }));
   const hash = hashFiles(files);
   const dir = path.join(outDir, `models-${hash.slice(0, 16)}`);
   if (!fs.existsSync(dir)) writeAsset(dir, files);
   pruneOldAssets(outDir, 'models', dir);
-  return { dir, hash, backbone, bytes: files.reduce((sum, f) => sum + f.bytes, 0) };
+  return { dir, hash, backbone, bytes: files.reduce((sum, f) => sum + f.bytes, 0), ...(text ? { textBackbone: text.shipped } : {}) };
 }
 
 /** One file to place in the asset: where it comes from (a file, or bytes made here) and where it goes (relative, '/'-separated). */
@@ -544,10 +558,12 @@ async function main(argv: readonly string[]): Promise<void> {
   const outDir = arg('--out');
   const backbone = arg('--backbone');
   const textBackbone = arg('--text-backbone');
-  const options = { ...(outDir ? { outDir } : {}), ...(backbone ? { backbone } : {}) };
-  await bundleFunctions({ ...options, ...(textBackbone ? { textBackbone } : {}), log: (line) => console.log(line) });
-  const models = stageModels(options);
-  console.log(`trainer models context: ${formatMiB(models.bytes)} at ${path.relative(process.cwd(), models.dir)}`);
+  const options = { ...(outDir ? { outDir } : {}), ...(backbone ? { backbone } : {}), ...(textBackbone ? { textBackbone } : {}) };
+  await bundleFunctions({ ...options, log: (line) => console.log(line) });
+  const models = await stageModels(options);
+  console.log(
+    `trainer models context: ${formatMiB(models.bytes)}${models.textBackbone ? ` (text encoder ${models.textBackbone.id})` : ''} at ${path.relative(process.cwd(), models.dir)}`,
+  );
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

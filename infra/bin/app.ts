@@ -37,13 +37,14 @@ function orFailSynth<T>(make: () => T): T {
 const app = new App();
 const repoRoot = defaultRepoRoot();
 const { backbone, textBackbone } = orFailSynth(() => pipelineConfig(app.node));
-const models = orFailSynth(() => stageModels({ repoRoot, backbone }));
+// -c textBackbone=<name>: the encoder and tokenizer.json ship in both functions and in the trainer
+// image (a missing file fails synth here, naming it and how to get it); without it none carries one.
+const text = textBackbone ? { textBackbone } : {};
+const models = await stageModels({ repoRoot, backbone, ...text }).catch(failSynth);
 const bundles = await bundleFunctions({
   repoRoot,
   backbone,
-  // -c textBackbone=<name>: the encoder and tokenizer.json ship in both functions (a missing file
-  // fails synth here, naming it and how to get it); without it the functions carry none.
-  ...(textBackbone ? { textBackbone } : {}),
+  ...text,
   // The folder stageModels took the backbone from, not its staged copy: a copy has another path
   // and mtime, so the 14 MB model would be hashed a second time for the same content.
   modelsDir: path.dirname(models.backbone.path),
@@ -55,7 +56,7 @@ orFailSynth(
     new PipelineStack(app, 'Headstart', {
       description: 'headstart: image classifiers from a few labelled images (S3 -> SQS -> Lambda, Batch GPU trainer, HTTP API)',
       functionAssets: { extract: bundles.extract, infer: bundles.infer },
-      trainerImage: { repoRoot, modelsDir: models.dir, modelsHash: models.hash },
+      trainerImage: { repoRoot, modelsDir: models.dir, modelsHash: models.hash, ...(models.textBackbone ? { textBackbone: models.textBackbone } : {}) },
     }),
 );
 

@@ -20,7 +20,7 @@ export class PipelineStack extends Stack {
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
     super(scope, id, props);
     const config = pipelineConfig(this.node);
-    requireTextBackboneShipped(config.textBackbone, props.functionAssets);
+    requireTextBackboneShipped(config.textBackbone, props.functionAssets, props.trainerImage);
     const common = { backbone: config.backbone, logLevel: config.logLevel, destroyOnRemoval: config.destroyOnRemoval };
 
     const storage = new Storage(this, 'Storage', { bucketNamePrefix: config.bucketNamePrefix, destroyOnRemoval: config.destroyOnRemoval });
@@ -48,18 +48,30 @@ export class PipelineStack extends Stack {
 }
 
 /**
- * The functions' TEXT_BACKBONE comes from what their assets carry, so an asset packaged for another
- * context (no encoder, or another one) must not be deployed under this one: infra/bin/app.ts
- * packages with the same context; anything else is a synth error, not a function that fails later.
+ * The functions' and the trainer's TEXT_BACKBONE come from what their assets carry, so an asset
+ * packaged for another context (no encoder, or another one) must not be deployed under this one:
+ * infra/bin/app.ts packages and stages with the same context; anything else is a synth error, not
+ * a function that fails later or a trainer that quietly trains TF-IDF.
  */
-function requireTextBackboneShipped(textBackbone: string | undefined, assets: Record<string, FunctionAsset>): void {
-  for (const [fn, asset] of Object.entries(assets)) {
-    const shipped = asset.textBackbone?.name;
+function requireTextBackboneShipped(textBackbone: string | undefined, assets: Record<string, FunctionAsset>, trainerImage: TrainerImageSource): void {
+  const carriers = [
+    ...Object.entries(assets).map(([fn, asset]) => ({
+      what: `the ${fn} function's asset`,
+      shipped: asset.textBackbone?.name,
+      fix: 'package the functions with the same context (scripts/bundle-functions.ts textBackbone)',
+    })),
+    {
+      what: 'the trainer image',
+      shipped: trainerImage.textBackbone?.name,
+      fix: "stage the trainer's models with the same context (scripts/bundle-functions.ts stageModels textBackbone)",
+    },
+  ];
+  for (const { what, shipped, fix } of carriers) {
     if (shipped === textBackbone) continue;
     throw new ConfigError(
       'textBackbone',
-      `${textBackbone === undefined ? 'not set' : JSON.stringify(textBackbone)}, but the ${fn} function's asset carries ` +
-        `${shipped === undefined ? 'no text backbone' : `text backbone ${JSON.stringify(shipped)}`}; package the functions with the same context (scripts/bundle-functions.ts textBackbone)`,
+      `${textBackbone === undefined ? 'not set' : JSON.stringify(textBackbone)}, but ${what} carries ` +
+        `${shipped === undefined ? 'no text backbone' : `text backbone ${JSON.stringify(shipped)}`}; ${fix}`,
     );
   }
 }

@@ -1,8 +1,8 @@
 // The Lambda packaging (scripts/bundle-functions.ts) on the real handlers, native packages and
 // backbone: layout, pruning, size limit, stable content hashes, and that a package works on its
 // own (copied outside the repo, so nothing resolves from the repo's node_modules). With a text
-// backbone (`-c textBackbone`): its files ship, and the bundled extract handler embeds a text with
-// them against moto_server.
+// backbone (`-c textBackbone`): its files ship (in the functions and in the trainer's staged
+// models, where they load), and the bundled extract handler embeds a text with them against moto_server.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -138,10 +138,11 @@ describe('packaging', () => {
     }
   });
 
-  it('stages the model files alone for the trainer image, keyed by their content', () => {
-    const staged = stageModels({ repoRoot: repoDir(), outDir, modelsDir: modelsDir() });
+  it('stages the model files alone for the trainer image, keyed by their content', async () => {
+    const staged = await stageModels({ repoRoot: repoDir(), outDir, modelsDir: modelsDir() });
     expect(listFiles(staged.dir)).toEqual(['imagenet_classes.txt', BACKBONE_FILE]);
-    expect(stageModels({ repoRoot: repoDir(), outDir, modelsDir: modelsDir() }).hash).toBe(staged.hash);
+    expect(staged.textBackbone).toBeUndefined();
+    expect((await stageModels({ repoRoot: repoDir(), outDir, modelsDir: modelsDir() })).hash).toBe(staged.hash);
   });
 });
 
@@ -281,12 +282,53 @@ describe('with a text backbone (context textBackbone)', () => {
     }
   });
 
+  it('stages the encoder and tokenizer.json for the trainer image at the paths the entry names, and the image changes with them', async () => {
+    const without = await stageModels({ repoRoot: repoDir(), outDir, modelsDir: modelsDir() });
+    const staged = await stageModels({ repoRoot: repoDir(), outDir, modelsDir: modelsDir(), textBackbone: 'tiny-bert-random', textLocation: { modelsDir: modelsDir() } });
+    expect(staged.textBackbone).toEqual({ name: 'tiny-bert-random', id: backboneId(TINY), registered: false });
+    // The staged folder is the models folder itself (the image's HEADSTART_MODELS): no models/ prefix.
+    expect(listFiles(staged.dir)).toEqual(['imagenet_classes.txt', BACKBONE_FILE, 'text/all-MiniLM-L6-v2/tokenizer.json', 'text/tiny-bert-random.onnx'].sort());
+    for (const [rel, sha] of Object.entries(TEXT_FILES)) expect(sha256Of(path.join(staged.dir, rel.slice('models/'.length))), rel).toBe(sha);
+    expect(staged.hash).not.toBe(without.hash);
+    expect(staged.dir).not.toBe(without.dir);
+    expect(staged.bytes).toBe(listFiles(staged.dir).reduce((sum, rel) => sum + fs.statSync(path.join(staged.dir, rel)).size, 0));
+    // What the trainer does with TEXT_BACKBONE and HEADSTART_MODELS=<the staged folder>.
+    const loaded = await TextBackbone.load('tiny-bert-random', { modelsDir: staged.dir });
+    try {
+      expect(loaded.id).toBe(backboneId(TINY));
+      expect((await loaded.embedTexts(['hello']))[0]?.length).toBe(32);
+    } finally {
+      await loaded.release();
+    }
+  });
+
+  it('stages a registered encoder under text/<name>/ with its entry under backbones/ (HEADSTART_BACKBONES=<models>/backbones)', async () => {
+    const home = tempDir('headstart-registered-staged-');
+    const backbonesDir = path.join(home, 'backbones');
+    const registered = await registerTextBackbone(path.join(modelsDir(), 'text', 'tiny-bert-random.onnx'), { name: 'my-encoder', tokenizer: path.join(modelsDir(), 'text', 'all-MiniLM-L6-v2', 'tokenizer.json') }, backbonesDir);
+    const staged = await stageModels({ repoRoot: repoDir(), outDir, modelsDir: modelsDir(), textBackbone: 'my-encoder', textLocation: { backbonesDir } });
+    expect(staged.textBackbone).toEqual({ name: 'my-encoder', id: registered.id, registered: true });
+    expect(listFiles(staged.dir).filter((f) => f.startsWith('text/') || f.startsWith('backbones/'))).toEqual([
+      'backbones/text/my-encoder.json',
+      'text/my-encoder/tiny-bert-random.onnx',
+      'text/my-encoder/tokenizer.json',
+    ]);
+    fs.rmSync(home, { recursive: true, force: true }); // the staged entry must not point back at this machine
+    const loaded = await TextBackbone.load('my-encoder', { modelsDir: staged.dir, backbonesDir: path.join(staged.dir, 'backbones') });
+    try {
+      expect(loaded.id).toBe(registered.id);
+    } finally {
+      await loaded.release();
+    }
+  });
+
   it('fails packaging with the missing file and how to get it (npm run fetch-models -- minilm-l6-v2)', async () => {
     const empty = tempDir('headstart-notext-');
     await expect(locateTextBackbone(repoDir(), 'minilm-l6-v2', { modelsDir: empty })).rejects.toThrow(
       new RegExp(`its encoder ${path.join(empty, 'text', 'all-MiniLM-L6-v2', 'model_quantized.onnx')} is missing.*npm run fetch-models -- minilm-l6-v2.*Looked in ${empty}\\.`),
     );
     await expect(bundleFunctions({ repoRoot: repoDir(), outDir, modelsDir: modelsDir(), textBackbone: 'minilm-l6-v2', textLocation: { modelsDir: empty } })).rejects.toThrow(/npm run fetch-models -- minilm-l6-v2/);
+    await expect(stageModels({ repoRoot: repoDir(), outDir, modelsDir: modelsDir(), textBackbone: 'minilm-l6-v2', textLocation: { modelsDir: empty } })).rejects.toThrow(/npm run fetch-models -- minilm-l6-v2/);
   });
 
   it('refuses a text backbone that is neither in the catalogue nor registered, and a file with another sha256', async () => {

@@ -9,7 +9,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXTRACT_TIMEOUT } from '../../infra/lib/constructs/extraction.js';
 import { ROUTES } from '../../infra/lib/constructs/serving.js';
-import { TRAINER_COMMAND, TRAINER_INSTANCE_TYPES } from '../../infra/lib/constructs/training.js';
+import { TRAINER_BACKBONES_DIR, TRAINER_COMMAND, TRAINER_INSTANCE_TYPES, TRAINER_MODELS_DIR } from '../../infra/lib/constructs/training.js';
 import { buildStack, removeScratch, synth } from './synth.js';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -18,6 +18,12 @@ afterAll(removeScratch);
 
 const JWT = { auth: 'jwt', jwtIssuer: 'https://issuer.example.com/', jwtAudience: 'headstart-api,headstart-cli' };
 const ALL_FLAGS = { ...JWT, spot: 'true', destroy: 'true', bucketNamePrefix: 'hs-test', maxVcpus: '32', consoleOrigin: 'https://console.example.com' };
+
+/** The trainer job definition's environment, by name. */
+function trainerEnvironment(template: Template): Record<string, Json> {
+  const def = only(template, 'AWS::Batch::JobDefinition', 'TrainingTrainerJobDefinition').resource.Properties;
+  return Object.fromEntries((def.ContainerProperties.Environment as Json[]).map((e) => [e.Name, e.Value]));
+}
 
 function only(template: Template, type: string, idPrefix: string): { id: string; resource: Json } {
   const matches = Object.entries(template.findResources(type)).filter(([id]) => id.startsWith(idPrefix));
@@ -474,6 +480,35 @@ describe('training', () => {
     const env = Object.fromEntries((def.ContainerProperties.Environment as Json[]).map((e) => [e.Name, e.Value]));
     expect(env).toMatchObject({ BUCKET: { Ref: expect.stringMatching(/^StorageDataBucket/) }, HEADSTART_DEVICE: 'cuda', HEADSTART_MODELS: '/opt/headstart/models' });
     expect(env.DATASET).toBeUndefined(); // per job, from SubmitJob's containerOverrides
+  });
+
+  it('names no text encoder without context textBackbone (text datasets train TF-IDF)', () => {
+    const env = trainerEnvironment(template);
+    expect(env.TEXT_BACKBONE).toBeUndefined();
+    expect(env.HEADSTART_BACKBONES).toBeUndefined();
+  });
+
+  it('with context textBackbone, names the encoder its image carries, as the functions do (files under HEADSTART_MODELS)', () => {
+    const catalogue = trainerEnvironment(synth({ textBackbone: 'minilm-l6-v2' }).template);
+    expect(catalogue).toMatchObject({ TEXT_BACKBONE: 'minilm-l6-v2', HEADSTART_MODELS: TRAINER_MODELS_DIR });
+    expect(catalogue.HEADSTART_BACKBONES).toBeUndefined(); // a catalogue encoder is found by name
+    expect(trainerEnvironment(synth({ textBackbone: 'my-encoder' }).template)).toMatchObject({
+      TEXT_BACKBONE: 'my-encoder',
+      HEADSTART_BACKBONES: TRAINER_BACKBONES_DIR,
+    });
+    expect(TRAINER_BACKBONES_DIR).toBe('/opt/headstart/models/backbones');
+  });
+
+  it('refuses a trainer image staged for another text backbone than context textBackbone names', () => {
+    expect(() => buildStack({ context: { textBackbone: 'minilm-l6-v2' }, trainerTextBackbone: null })).toThrow(
+      /context textBackbone: "minilm-l6-v2", but the trainer image carries no text backbone; stage the trainer's models with the same context/,
+    );
+    expect(() => buildStack({ trainerTextBackbone: { name: 'minilm-l6-v2', registered: false } })).toThrow(
+      /context textBackbone: not set, but the trainer image carries text backbone "minilm-l6-v2"/,
+    );
+    expect(() => buildStack({ context: { textBackbone: 'minilm-l6-v2' }, trainerTextBackbone: { name: 'tiny-bert-random', registered: false } })).toThrow(
+      /the trainer image carries text backbone "tiny-bert-random"/,
+    );
   });
 
   it('retries a job only when Spot reclaims its instance', () => {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { App, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { FunctionAsset } from '../../infra/lib/constructs/pipeline-function.js';
+import type { TrainerImageSource } from '../../infra/lib/constructs/training.js';
 import { PipelineStack } from '../../infra/lib/pipeline-stack.js';
 import { findTextCatalogueEntry } from '../../src/backbone/catalogue.js';
 import { repoDir } from '../helpers/shared.js';
@@ -60,12 +61,20 @@ export interface SynthOptions {
    * as infra/bin/app.ts packages them (a name outside the catalogue counts as a registered one).
    */
   assetTextBackbone?: FunctionAsset['textBackbone'] | null;
+  /** The text encoder the trainer image's models folder says it carries; default the same as the function assets'. */
+  trainerTextBackbone?: TrainerImageSource['textBackbone'] | null;
 }
 
 function fixtureTextBackbone(options: SynthOptions): FunctionAsset['textBackbone'] {
   if (options.assetTextBackbone !== undefined) return options.assetTextBackbone ?? undefined;
   const name = options.context?.['textBackbone'];
   return typeof name === 'string' ? { name, registered: findTextCatalogueEntry(name) === undefined } : undefined;
+}
+
+/** As infra/bin/app.ts stages them, the trainer's models carry the encoder the functions carry. */
+function fixtureTrainerTextBackbone(options: SynthOptions): TrainerImageSource['textBackbone'] {
+  if (options.trainerTextBackbone !== undefined) return options.trainerTextBackbone ?? undefined;
+  return fixtureTextBackbone(options);
 }
 
 export function buildStack(options: SynthOptions = {}): { app: App; stack: PipelineStack } {
@@ -77,9 +86,15 @@ export function buildStack(options: SynthOptions = {}): { app: App; stack: Pipel
   });
   const text = fixtureTextBackbone(options);
   const withText = text ? { textBackbone: text } : {};
+  const trainerText = fixtureTrainerTextBackbone(options);
   const stack = new PipelineStack(app, 'Headstart', {
     functionAssets: { extract: { dir: assets.extract, hash: 'a'.repeat(64), ...withText }, infer: { dir: assets.infer, hash: 'b'.repeat(64), ...withText } },
-    trainerImage: { repoRoot: repoDir(), modelsDir: options.modelsDir ?? assets.models, modelsHash: 'c'.repeat(64) },
+    trainerImage: {
+      repoRoot: repoDir(),
+      modelsDir: options.modelsDir ?? assets.models,
+      modelsHash: 'c'.repeat(64),
+      ...(trainerText ? { textBackbone: trainerText } : {}),
+    },
   });
   return { app, stack };
 }

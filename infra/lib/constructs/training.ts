@@ -22,8 +22,10 @@
  * The returned Batch jobId is the job's id everywhere (GET /jobs/{id}, jobs/<id>.json): Batch sets
  * AWS_BATCH_JOB_ID in the container and keeps it across attempts, and the trainer writes
  * jobs/<AWS_BATCH_JOB_ID>.json. Nothing else is overridden (no command, resources or tags: the
- * infer role may not tag). The job definition already sets BUCKET, BACKBONE, HEADSTART_MODELS,
- * HEADSTART_DEVICE=cuda, AWS_REGION, LOG_LEVEL and the command. Batch retries a job only when
+ * infer role may not tag). The job definition already sets BUCKET, TABLE, BACKBONE, HEADSTART_MODELS,
+ * HEADSTART_DEVICE=cuda, AWS_REGION, LOG_LEVEL and the command, and, when the image carries a text
+ * encoder (`-c textBackbone=<name>`), TEXT_BACKBONE (plus HEADSTART_BACKBONES for a registered one).
+ * Batch retries a job only when
  * Spot reclaims its instance (up to 3 attempts), so the trainer must be safe to run twice for one
  * job id (a version is immutable; "current" moves last).
  */
@@ -47,8 +49,10 @@ import { objects } from './storage.js';
 export const TRAINER_INSTANCE_TYPES = ['g5.xlarge', 'g5.2xlarge', 'g6.xlarge', 'g6.2xlarge'];
 /** functions/train/main.ts as compiled into the image by scripts/build-cli.ts (functions/train/Dockerfile). */
 export const TRAINER_COMMAND = ['node', 'dist/train.js'];
-/** Where the Dockerfile puts the backbone inside the image. */
+/** Where the Dockerfile puts the backbone (and the text encoder, when one ships) inside the image. */
 export const TRAINER_MODELS_DIR = '/opt/headstart/models';
+/** Where a registered text backbone's entry is: the staged models folder's backbones/ (scripts/bundle-functions.ts stageModels). */
+export const TRAINER_BACKBONES_DIR = `${TRAINER_MODELS_DIR}/backbones`;
 
 export interface TrainerImageSource {
   /** The repository root: the docker build context (see .dockerignore). */
@@ -57,6 +61,18 @@ export interface TrainerImageSource {
   modelsDir: string;
   /** Content hash of that folder: the image hash follows the models' content, not the folder's path. */
   modelsHash: string;
+  /** The text encoder that folder carries (`-c textBackbone`); its name goes to the job's TEXT_BACKBONE. */
+  textBackbone?: { name: string; registered: boolean };
+}
+
+/**
+ * The variables that tell the trainer which text encoder its image carries, the one the extract
+ * function embeds with (so its cached embeddings serve); none without one (text datasets train TF-IDF).
+ */
+function textBackboneEnvironment(image: TrainerImageSource): Record<string, string> {
+  const text = image.textBackbone;
+  if (!text) return {};
+  return { TEXT_BACKBONE: text.name, ...(text.registered ? { HEADSTART_BACKBONES: TRAINER_BACKBONES_DIR } : {}) };
 }
 
 export interface TrainingProps {
@@ -180,6 +196,7 @@ export class Training extends Construct {
           TABLE: props.table.tableName,
           BACKBONE: props.backbone,
           HEADSTART_MODELS: TRAINER_MODELS_DIR,
+          ...textBackboneEnvironment(props.image),
           HEADSTART_DEVICE: 'cuda',
           LOG_LEVEL: props.logLevel,
           POWERTOOLS_SERVICE_NAME: 'headstart-train',
