@@ -13,6 +13,7 @@ import { ModelRegistry } from '../registry/ModelRegistry.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
 import { decodeOutOfDomain, scoreOutOfDomain, type OutOfDomainModel } from '../transfer/outOfDomain.js';
 import type { Embedder } from './extract.js';
+import { DEFAULT_MAX_MODELS, ServedVersions } from './servedVersions.js';
 
 export interface LabelProbability {
   label: string;
@@ -58,11 +59,10 @@ export interface PredictorOptions {
   maxModels?: number;
 }
 
-const DEFAULT_MAX_MODELS = 8;
 
 export class Predictor {
   private readonly registry: ModelRegistry;
-  private readonly models = new Map<string, Promise<LoadedModel>>();
+  private readonly models: ServedVersions<LoadedModel>;
   private readonly pointers = new Map<string, { version: string; readAt: number }>();
 
   constructor(
@@ -71,6 +71,7 @@ export class Predictor {
     private readonly options: PredictorOptions = {},
   ) {
     this.registry = new ModelRegistry(store);
+    this.models = new ServedVersions((dataset, version) => this.load(dataset, version), (m) => m.head.release(), options.maxModels ?? DEFAULT_MAX_MODELS);
   }
 
   /** The version currently served for a dataset (ModelNotFoundError when it has none). */
@@ -92,23 +93,8 @@ export class Predictor {
   }
 
   /** Loads (once) and returns a version's head, refusing heads made for another backbone. */
-  async model(dataset: string, version: string): Promise<LoadedModel> {
-    const cacheKey = `${dataset}\u0000${version}`;
-    let loading = this.models.get(cacheKey);
-    if (loading === undefined) {
-      loading = this.load(dataset, version);
-      loading.catch(() => this.models.delete(cacheKey));
-    }
-    // Map order is use order: move this version to the end, then evict from the front.
-    this.models.delete(cacheKey);
-    this.models.set(cacheKey, loading);
-    for (const [key, evicted] of this.models) {
-      if (this.models.size <= (this.options.maxModels ?? DEFAULT_MAX_MODELS)) break;
-      this.models.delete(key);
-      // A request already holding the evicted model may still be running it: release a little later.
-      void evicted.then((m) => setTimeout(() => void m.head.release().catch(() => undefined), 30_000).unref(), () => undefined);
-    }
-    return loading;
+  model(dataset: string, version: string): Promise<LoadedModel> {
+    return this.models.get(dataset, version);
   }
 
   private async load(dataset: string, version: string): Promise<LoadedModel> {

@@ -1,7 +1,8 @@
 /**
  * Serving a text version: the same answer as an image prediction ({ label, probability, top,
  * model, outOfDomain, oodScore }) from a text. Versions are loaded once per (dataset, version) and
- * kept; an image version asked for text (and the reverse, in Predictor) is a 4xx that says which
+ * kept, the least recently used evicted beyond `maxModels` (a TF-IDF version holds its vocabulary
+ * and a features x labels head: about 45 MB for banking77's 10,003 texts); an image version asked for text (and the reverse, in Predictor) is a 4xx that says which
  * kind of input the model takes.
  *
  * Two representations: a TF-IDF version carries its featuriser and head; an encoder version needs
@@ -19,10 +20,14 @@ import type { TextBackbone } from '../text/TextBackbone.js';
 import { TfidfClassifier, type TextPrediction } from '../text/tfidfModel.js';
 import { checkText } from '../text/validateText.js';
 import type { Prediction } from './predict.js';
+import { DEFAULT_MAX_MODELS, ServedVersions } from './servedVersions.js';
+import { LoadedByKey } from '../util/LoadedByKey.js';
 
 export interface TextPredictorOptions {
   /** Where the text encoders of encoder versions are found (default: HEADSTART_MODELS, no registered ones). */
   location?: TextBackboneLocation;
+  /** Versions kept loaded, least recently used evicted. Default 8, as Predictor's. */
+  maxModels?: number;
 }
 
 /** A loaded version: texts (already checked) in, predictions out. */
@@ -34,11 +39,18 @@ interface ServedTextModel {
 
 export class TextPredictor {
   private readonly registry: ModelRegistry;
-  private readonly models = new Map<string, Promise<ServedTextModel>>();
-  private readonly encoders = new Map<string, Promise<TextBackbone>>();
+  private readonly models: ServedVersions<ServedTextModel>;
+  /** By name; few and shared by every version on them, so never evicted. */
+  private readonly encoders = new LoadedByKey<TextBackbone>((name) => import('../text/TextBackbone.js').then(({ TextBackbone }) => TextBackbone.load(name, this.options.location ?? {})));
 
   constructor(store: ObjectStore, private readonly options: TextPredictorOptions = {}) {
     this.registry = new ModelRegistry(store);
+    this.models = new ServedVersions((dataset, version) => this.load(dataset, version), async (m) => m.release?.(), options.maxModels ?? DEFAULT_MAX_MODELS);
+  }
+
+  /** Versions loaded now (bounded by maxModels). */
+  get loadedVersions(): number {
+    return this.models.size;
   }
 
   /** The version currently served (ModelNotFoundError when none). */
@@ -51,37 +63,27 @@ export class TextPredictor {
   }
 
   private model(dataset: string, version: string): Promise<ServedTextModel> {
-    const key = `${dataset}\u0000${version}`;
-    let loading = this.models.get(key);
-    if (loading === undefined) {
-      loading = (async () => {
-        const manifest = await this.registry.manifest(dataset, version);
-        if (manifest.modality !== 'text' || !manifest.text) {
-          throw new BadRequestError(`dataset "${dataset}" holds an image model (${version}): send an image, not text`, 'modality_mismatch', 415, { context: { dataset, version } });
-        }
-        if (manifest.text.representation === 'encoder') return this.encoderModel(manifest);
-        const { stateFile, headFile, outOfDomain } = manifest.text;
-        if (manifest.text.representation !== 'tfidf' || !stateFile || !headFile || !outOfDomain) {
-          throw new BadRequestError(`model ${dataset}/${version} uses a text representation this server cannot run (${manifest.text.representation})`, 'backbone_mismatch', 409);
-        }
-        const classifier = TfidfClassifier.decode(await this.registry.file(dataset, version, stateFile), await this.registry.file(dataset, version, headFile), manifest.labels, outOfDomain);
-        return { predict: async (texts) => texts.map((t) => classifier.predict(t)) };
-      })();
-      this.models.set(key, loading);
-      loading.catch(() => this.models.delete(key));
+    return this.models.get(dataset, version);
+  }
+
+  private async load(dataset: string, version: string): Promise<ServedTextModel> {
+    const manifest = await this.registry.manifest(dataset, version);
+    if (manifest.modality !== 'text' || !manifest.text) {
+      throw new BadRequestError(`dataset "${dataset}" holds an image model (${version}): send an image, not text`, 'modality_mismatch', 415, { context: { dataset, version } });
     }
-    return loading;
+    if (manifest.text.representation === 'encoder') return this.encoderModel(manifest);
+    const { stateFile, headFile, outOfDomain } = manifest.text;
+    if (manifest.text.representation !== 'tfidf' || !stateFile || !headFile || !outOfDomain) {
+      throw new BadRequestError(`model ${dataset}/${version} uses a text representation this server cannot run (${manifest.text.representation})`, 'backbone_mismatch', 409);
+    }
+    const classifier = TfidfClassifier.decode(await this.registry.file(dataset, version, stateFile), await this.registry.file(dataset, version, headFile), manifest.labels, outOfDomain);
+    return { predict: async (texts) => texts.map((t) => classifier.predict(t)) };
   }
 
   /** The encoder a version was trained on, loaded once (by name) and checked to be the very same one. */
   private async encoderFor(manifest: ModelManifest): Promise<TextBackbone> {
     const { name, id } = manifest.backbone;
-    let loading = this.encoders.get(name);
-    if (loading === undefined) {
-      loading = import('../text/TextBackbone.js').then(({ TextBackbone }) => TextBackbone.load(name, this.options.location ?? {}));
-      this.encoders.set(name, loading);
-      loading.catch(() => this.encoders.delete(name));
-    }
+    const loading = this.encoders.get(name);
     const where = `model ${manifest.dataset}/${manifest.version} runs on text encoder "${name}" (${id})`;
     let encoder: TextBackbone;
     try {
@@ -145,9 +147,8 @@ export class TextPredictor {
 
   /** Releases the versions' head sessions and the encoders this predictor loaded. */
   async release(): Promise<void> {
-    const models = [...this.models.values()];
-    const encoders = [...this.encoders.values()];
-    this.models.clear();
+    const models = this.models.takeAll();
+    const encoders = this.encoders.values();
     this.encoders.clear();
     await Promise.allSettled([...models.map(async (m) => (await m).release?.()), ...encoders.map(async (e) => (await e).release())]);
   }
