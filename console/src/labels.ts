@@ -1,7 +1,8 @@
 /**
- * One card per label: its counts (ready, waiting, refused with reasons), thumbnails a page at a
- * time, and the actions on it: add images (picker, drop of files or folders, webcam), select
- * images to move to another label or remove, remove the whole label.
+ * One card per label: its counts (ready, waiting, refused with reasons), thumbnails (or a text's
+ * start) a page at a time, and the actions on it: add examples, images or .txt texts (picker, drop
+ * of files or folders, webcam), select examples to move to another label or remove, remove the
+ * whole label. The words say "examples": a card does not know yet whether its dataset is images or texts.
  */
 import { labelPath, type ObjectItem, type ObjectsPage } from './api.js';
 import { h, replace, uid } from './dom.js';
@@ -44,9 +45,9 @@ export class LabelCard {
     const inputId = uid('add');
     this.counts = h('p', { class: 'counts' });
     this.failureList = h('ul', { class: 'failures', 'aria-label': `Refused files in ${label}` });
-    this.grid = h('ul', { class: 'thumbs', 'aria-label': `Images in ${label}` });
+    this.grid = h('ul', { class: 'thumbs', 'aria-label': `Examples in ${label}` });
     this.more = h('button', { type: 'button', hidden: true, onclick: () => void this.loadMore() }, 'Show more');
-    this.moveTarget = h('select', { 'aria-label': `Label to move the selected ${label} images to` });
+    this.moveTarget = h('select', { 'aria-label': `Label to move the selected ${label} examples to` });
     this.moveButton = h('button', { type: 'button', disabled: true, onclick: () => void this.moveSelected() }, 'Move selected');
     this.removeButton = h('button', { type: 'button', disabled: true, class: 'danger', onclick: () => void this.removeSelected() }, 'Remove selected');
     // .txt files are text examples (a text dataset's), uploaded like images.
@@ -63,13 +64,13 @@ export class LabelCard {
       h(
         'div',
         { class: 'row' },
-        h('label', { for: inputId, class: 'button' }, `Add images to ${label}`),
+        h('label', { for: inputId, class: 'button' }, `Add examples to ${label}`),
         input,
         h('button', { type: 'button', onclick: () => void camera.open() }, 'Webcam'),
         h('button', { type: 'button', class: 'danger', onclick: () => void this.removeLabel() }, `Remove label ${label}`),
       ),
       camera.element,
-      h('p', { class: 'hint' }, 'Or drop image files or folders on this card.'),
+      h('p', { class: 'hint' }, 'Or drop images, .txt files or folders on this card.'),
       this.failureList,
       this.grid,
       this.more,
@@ -158,7 +159,7 @@ export class LabelCard {
     const to = this.moveTarget.value;
     if (!to) return;
     const files = [...this.selected];
-    await this.ws.act(`Moved ${files.length} image(s) from ${this.label} to ${to}`, async () => {
+    await this.ws.act(`Moved ${files.length} example(s) from ${this.label} to ${to}`, async () => {
       for (const file of files) await this.ws.moveImage(this.label, file, to);
     });
     this.selected.clear();
@@ -166,7 +167,7 @@ export class LabelCard {
 
   private async removeSelected(): Promise<void> {
     const files = [...this.selected];
-    await this.ws.act(`Removed ${files.length} image(s) from ${this.label}`, async () => {
+    await this.ws.act(`Removed ${files.length} example(s) from ${this.label}`, async () => {
       for (const file of files) await this.ws.api.del(`${labelPath(this.ws.dataset, this.label)}/objects/${encodeURIComponent(file)}`);
     });
     this.selected.clear();

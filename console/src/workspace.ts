@@ -295,7 +295,7 @@ export class Workspace {
     const sent = this.rows.filter((r) => r.state !== 'uploading').length;
     const waiting = this.rows.filter((r) => r.state === 'extracting').length;
     if (pending > 0 || waiting > 0) {
-      this.extraction.textContent = `Extracting: ${pending} image(s) waiting`;
+      this.extraction.textContent = `Extracting: ${pending} example(s) waiting`;
       this.extractionBar.hidden = false;
       this.extractionBar.max = Math.max(1, sent);
       this.extractionBar.value = Math.max(0, sent - waiting);

@@ -169,7 +169,7 @@ describe('the web console, end to end', () => {
       await page.keyboard.press('Enter');
       await card(label).waitFor();
       // Focus lands on the new label's "add images" control (the file input, named by its label).
-      expect((await focused()).label).toBe(`Add images to ${label}`);
+      expect((await focused()).label).toBe(`Add examples to ${label}`);
     }
     await shot('labels');
   });
@@ -178,8 +178,8 @@ describe('the web console, end to end', () => {
     const ants = await firstFiles(path.join(hymenoptera, 'train', 'ants'), PER_LABEL);
     const bees = await firstFiles(path.join(hymenoptera, 'train', 'bees'), PER_LABEL);
     const asFiles = (files: string[]) => Promise.all(files.map(async (f) => ({ name: path.basename(f), mimeType: 'image/jpeg', buffer: await readFile(f) })));
-    await page.getByLabel('Add images to ants').setInputFiles([...(await asFiles(ants)), { name: 'not-a-photo.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('these are not pixels\n') }]);
-    await page.getByLabel('Add images to bees').setInputFiles(await asFiles(bees));
+    await page.getByLabel('Add examples to ants').setInputFiles([...(await asFiles(ants)), { name: 'not-a-photo.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('these are not pixels\n') }]);
+    await page.getByLabel('Add examples to bees').setInputFiles(await asFiles(bees));
     await shot('uploading');
     await expect
       .poll(() => page.getByTestId('summary').textContent(), { timeout: 90_000, interval: 500 })
@@ -236,7 +236,7 @@ describe('the web console, end to end', () => {
     const firstVersion = await page.locator('.versions tr.current th').textContent();
     const moved = path.basename((await firstFiles(path.join(hymenoptera, 'train', 'ants'), 1))[0] as string);
     await card('ants').getByRole('button', { name: moved }).click();
-    await card('ants').getByLabel('Label to move the selected ants images to').selectOption('bees');
+    await card('ants').getByLabel('Label to move the selected ants examples to').selectOption('bees');
     await card('ants').getByRole('button', { name: 'Move 1 selected', exact: true }).click();
     await expect.poll(() => card('bees').locator('.counts').textContent(), { timeout: 60_000 }).toBe(`${PER_LABEL + 1} ready`);
     await expect.poll(() => card('ants').locator('.counts').textContent()).toBe(`${PER_LABEL - 1} ready, 1 refused`);
@@ -269,9 +269,9 @@ describe('the web console, end to end', () => {
       await page.getByLabel('New label').press('Enter');
       await card(label).waitFor();
     }
-    await page.getByLabel('Add images to card_arrival').setInputFiles(textsOf('card_arrival'));
+    await page.getByLabel('Add examples to card_arrival').setInputFiles(textsOf('card_arrival'));
     // A card-arrival inquiry filed under top_up_failed: the model should call it card_arrival.
-    await page.getByLabel('Add images to top_up_failed').setInputFiles([...textsOf('top_up_failed'), { name: 'planted.txt', mimeType: 'text/plain', buffer: Buffer.from(planted) }]);
+    await page.getByLabel('Add examples to top_up_failed').setInputFiles([...textsOf('top_up_failed'), { name: 'planted.txt', mimeType: 'text/plain', buffer: Buffer.from(planted) }]);
     await expect.poll(() => card('top_up_failed').locator('.counts').textContent(), { timeout: 60_000, interval: 500 }).toBe(`${PER_LABEL + 1} ready`);
     await expect.poll(() => card('card_arrival').locator('.counts').textContent()).toBe(`${PER_LABEL} ready`);
 
