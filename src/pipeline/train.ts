@@ -17,7 +17,7 @@ import { encodeOutOfDomain, fitOutOfDomain } from '../transfer/outOfDomain.js';
 import { assessDataset, type TransferAssessment } from '../transfer/assess.js';
 import { summarizeAssessment } from '../transfer/assessmentSummary.js';
 import { trainHead } from '../training/trainHead.js';
-import { compactTrainingEmbeddings, loadTrainingData, sampleTrainingData, type TrainingData } from './trainingData.js';
+import { compactTrainingEmbeddings, loadTrainingData, readTrainingRows, sampleTrainingData, type TrainingData } from './trainingData.js';
 import type { CompactionResult } from '../embeddings/PackedEmbeddings.js';
 import type { TrainedHead, TrainOptions as HeadTrainOptions } from '../training/types.js';
 import type { DatasetIndex } from '../ports/DatasetIndex.js';
@@ -133,8 +133,9 @@ async function fitOnMatrix(
 ): Promise<{ compaction: CompactionResult; data: Omit<TrainingData, 'embeddings'>; head: TrainedHead; ood: ReturnType<typeof encodeOutOfDomain>; assessed: TrainingData | undefined }> {
   const { backbone } = deps;
   progress('reading embeddings');
-  const compaction = await compactTrainingEmbeddings(deps, dataset, backbone.id);
-  const data = await loadTrainingData(deps, dataset, backbone.id);
+  const rows = await readTrainingRows(deps, dataset);
+  const compaction = await compactTrainingEmbeddings(deps, dataset, backbone.id, rows);
+  const data = await loadTrainingData(deps, dataset, backbone.id, { rows });
   progress(`cross-validation and final fit on ${data.dims[0]} images`);
   const head = await trainHead(data, headTrainOptions(options));
 

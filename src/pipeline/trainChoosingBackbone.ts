@@ -16,7 +16,7 @@ import { assessDataset, pickBackbone } from '../transfer/assess.js';
 import { backfillEmbeddings } from './backfill.js';
 import type { DataPlane } from './status.js';
 import { TRAIN_ASSESSMENT, trainDataset, type TrainingBackbone, type TrainOptions } from './train.js';
-import { datasetModality } from './trainText.js';
+import { datasetModality } from './datasetModality.js';
 import { trainTextChoosingRepresentation, type TextEncoderSource } from './trainTextChoosingRepresentation.js';
 
 export interface BackboneProvider {

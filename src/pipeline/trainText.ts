@@ -11,14 +11,15 @@ import { sampleRows } from '../transfer/sampleRows.js';
 import { sha256Hex } from '../dataset/keys.js';
 import { TrainingDataError } from '../errors.js';
 import type { ObjectStore } from '../ports/ObjectStore.js';
-import type { DatasetIndex, IndexEntry } from '../ports/DatasetIndex.js';
+import { collectEntries, type DatasetIndex, type IndexEntry } from '../ports/DatasetIndex.js';
 import type { ExcludedImage, ModelManifest } from '../registry/ModelManifest.js';
 import { ModelRegistry, newVersionId } from '../registry/ModelRegistry.js';
 import type { AssessmentSummary } from '../transfer/assessmentSummary.js';
 import { mapLimit } from '../util/mapLimit.js';
 import { encodeTfidfModel, fitTfidfModel, TFIDF_HEAD_FILE, TFIDF_STATE_FILE, tfidfId } from '../text/tfidfModel.js';
 import { addTextCurveAndReport } from './textVersionReport.js';
-import { decodeText, isTextKey } from '../text/validateText.js';
+import { decodeText } from '../text/validateText.js';
+import { textModality } from './datasetModality.js';
 
 /** How to install a pretrained text encoder. */
 export const HOW_TO_GET_TEXT_ENCODER =
@@ -48,37 +49,13 @@ export interface TextTrainingSet {
   fingerprint: string;
 }
 
-/** Is this dataset's content text? Throws when it mixes texts and images (a dataset is one or the other). */
-export function textModality(dataset: string, entries: readonly Pick<IndexEntry, 'key'>[]): 'text' | 'image' | undefined {
-  const texts = entries.filter((e) => isTextKey(e.key)).length;
-  const images = entries.length - texts;
-  if (texts > 0 && images > 0) {
-    throw new TrainingDataError(
-      `dataset "${dataset}" mixes images (${images}) and texts (${texts}); a dataset is images or texts, not both: move one kind to another dataset`,
-      { context: { dataset, images, texts } },
-    );
-  }
-  return texts > 0 ? 'text' : images > 0 ? 'image' : undefined;
-}
-
-/** The dataset's modality from its accepted objects (undefined when it has none); throws for a mix. */
-export async function datasetModality(plane: { index: DatasetIndex }, dataset: string): Promise<'text' | 'image' | undefined> {
-  return textModality(dataset, await entriesOf(plane.index, dataset));
-}
-
-async function entriesOf(index: DatasetIndex, dataset: string): Promise<IndexEntry[]> {
-  const out: IndexEntry[] = [];
-  for await (const entry of index.entries(dataset, { state: 'embedded' })) out.push(entry);
-  return out;
-}
-
 /**
  * The dataset's accepted texts, conflicts and byte-identical duplicates left out (and said why).
  * With `sample`, at most `maxPerClass` texts per label (seeded, as the image assessment samples),
  * drawn before any text is read.
  */
 export async function loadTextTrainingSet(plane: { store: ObjectStore; index: DatasetIndex }, dataset: string, options: { sample?: { maxPerClass: number; seed: number } } = {}): Promise<TextTrainingSet> {
-  const entries = (await entriesOf(plane.index, dataset)).filter((e) => e.sha256 !== undefined && e.label !== undefined);
+  const entries = (await collectEntries(plane.index, dataset, { state: 'embedded' })).filter((e) => e.sha256 !== undefined && e.label !== undefined);
   textModality(dataset, entries);
   const usableAll = usableRows(entries as Array<IndexEntry & { sha256: string; label: string }>, 'text');
   const { excluded } = usableAll;

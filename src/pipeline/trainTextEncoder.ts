@@ -23,7 +23,7 @@ import type { DataPlane } from './status.js';
 import { addTextCurveAndReport } from './textVersionReport.js';
 import { headManifest, headTrainOptions, type TrainOptions } from './train.js';
 import { encodeMisclassifiedTexts, MISCLASSIFIED_TEXTS_FILE } from './trainText.js';
-import { compactTrainingEmbeddings, loadTrainingData } from './trainingData.js';
+import { compactTrainingEmbeddings, loadTrainingData, readTrainingRows } from './trainingData.js';
 
 export interface EncoderTrainOptions extends Pick<TrainOptions, 'hidden' | 'seed' | 'device' | 'lambdas' | 'folds' | 'promote' | 'progress'> {
   /** Why this representation, kept as `text.choice`. */
@@ -39,8 +39,9 @@ export async function trainTextOnEncoder(plane: Pick<DataPlane, 'store' | 'index
   progress(`embedding the texts the cache lacks with ${encoder.spec.name}`);
   const backfill = await backfillEmbeddings(plane, dataset, encoderEmbedder(encoder));
   progress('reading embeddings');
-  const compaction = await compactTrainingEmbeddings(plane, dataset, encoder.id);
-  const data = await loadTrainingData(plane, dataset, encoder.id, { modality: 'text' });
+  const indexRows = await readTrainingRows(plane, dataset);
+  const compaction = await compactTrainingEmbeddings(plane, dataset, encoder.id, indexRows);
+  const data = await loadTrainingData(plane, dataset, encoder.id, { modality: 'text', rows: indexRows });
   // A text the encoder could not take says why, not only that it has no embedding.
   const failed = new Map(backfill.failed.map((f) => [f.key, f.reason]));
   const excluded = data.excluded.map((e) => (failed.has(e.key) ? { key: e.key, reason: `not embedded with ${encoder.spec.name}: ${failed.get(e.key)}` } : e));

@@ -13,7 +13,8 @@ import { sha256Hex } from '../dataset/keys.js';
 import { isAccepted, type ObjectRecord } from '../dataset/records.js';
 import { EmbeddingCache } from '../embeddings/EmbeddingCache.js';
 import { PackedEmbeddings, type CompactionResult } from '../embeddings/PackedEmbeddings.js';
-import { collectEntries } from '../ports/DatasetIndex.js';
+import { collectEntries, type IndexEntry } from '../ports/DatasetIndex.js';
+import { textModality } from './datasetModality.js';
 import { usableRows } from './usableRows.js';
 import { sampleRows } from '../transfer/sampleRows.js';
 import type { DataPlane } from './status.js';
@@ -33,21 +34,38 @@ export interface TrainingData {
   fingerprint: string;
 }
 
+/**
+ * The dataset's embedded rows, in key order: what a training reads once and hands to
+ * {@link compactTrainingEmbeddings} and {@link loadTrainingData} (each reads them itself when not
+ * given them; on DynamoDB a scan of 1,000,000 rows is hundreds of requests).
+ */
+export function readTrainingRows(plane: Pick<DataPlane, 'index'>, dataset: string): Promise<IndexEntry[]> {
+  return collectEntries(plane.index, dataset, { state: 'embedded' });
+}
+
 /** Packs the dataset's embedded contents that no shard holds yet (incremental; cheap when nothing is new). */
-export async function compactTrainingEmbeddings(plane: Pick<DataPlane, 'store' | 'index'>, dataset: string, backboneId: string): Promise<CompactionResult> {
-  const shas: string[] = [];
-  for await (const entry of plane.index.entries(dataset, { state: 'embedded' })) if (entry.sha256) shas.push(entry.sha256);
+export async function compactTrainingEmbeddings(plane: Pick<DataPlane, 'store' | 'index'>, dataset: string, backboneId: string, rows?: readonly IndexEntry[]): Promise<CompactionResult> {
+  const shas = (rows ?? (await readTrainingRows(plane, dataset))).flatMap((e) => (e.sha256 ? [e.sha256] : []));
   return new PackedEmbeddings(plane.store, dataset, backboneId).compact(shas);
 }
 
 /**
  * The dataset's training matrix for one backbone. `modality` only words what was left out and why
- * ('image' or 'text': a text encoder's embeddings are cached and packed exactly like images').
+ * ('image' or 'text': a text encoder's embeddings are cached and packed exactly like images'); a
+ * dataset that mixes the two is refused. `rows`: the dataset's embedded rows when already read
+ * ({@link readTrainingRows}).
  */
-export async function loadTrainingData(plane: Pick<DataPlane, 'store' | 'index'>, dataset: string, backboneId: string, options: { modality?: 'image' | 'text' } = {}): Promise<TrainingData> {
+export async function loadTrainingData(
+  plane: Pick<DataPlane, 'store' | 'index'>,
+  dataset: string,
+  backboneId: string,
+  options: { modality?: 'image' | 'text'; rows?: readonly IndexEntry[] } = {},
+): Promise<TrainingData> {
   const { store } = plane;
   const kind = options.modality ?? 'image';
-  const records = (await collectEntries(plane.index, dataset, { state: 'embedded' })).filter(isAccepted);
+  const entries = options.rows ?? (await readTrainingRows(plane, dataset));
+  textModality(dataset, entries);
+  const records = entries.filter(isAccepted);
   const { usable, excluded } = usableRows(records, kind);
 
   // Vectors: packed shards first, straight into the matrix; the per-image cache for the rest.

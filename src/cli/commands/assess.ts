@@ -8,7 +8,7 @@
 import { validateName } from '../../dataset/names.js';
 import type { LocalRuntime } from '../../local/LocalRuntime.js';
 import { assessDataset } from '../../transfer/assess.js';
-import { datasetModality } from '../../pipeline/trainText.js';
+import { datasetModality } from '../../pipeline/datasetModality.js';
 import { assessTextDataset } from '../../pipeline/trainTextChoosingRepresentation.js';
 import { summarizeAssessment } from '../../transfer/assessmentSummary.js';
 import { percent, printJson, printLine, table } from '../output.js';

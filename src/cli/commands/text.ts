@@ -14,7 +14,7 @@ import { datasetObjectKey, sha256Hex } from '../../dataset/keys.js';
 import { validateName } from '../../dataset/names.js';
 import type { LocalRuntime } from '../../local/LocalRuntime.js';
 import type { ExtractOutcome } from '../../pipeline/extract.js';
-import { textModality } from '../../pipeline/trainText.js';
+import { textModality } from '../../pipeline/datasetModality.js';
 import { classificationMetrics } from '../../training/metrics.js';
 import { parseTable, tableFormat, type BadRow, type TableColumns } from '../../text/tabular.js';
 import { percent, printJson, printLine } from '../output.js';
