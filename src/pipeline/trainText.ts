@@ -103,7 +103,6 @@ export async function trainTextDataset(plane: { store: ObjectStore; index: Datas
   const perLabel: Record<string, number> = {};
   for (const l of data.labels) perLabel[data.classNames[l] as string] = (perLabel[data.classNames[l] as string] ?? 0) + 1;
   const state = fitted.featurizer.toState();
-  files[MISCLASSIFIED_TEXTS_FILE] = await encodeMisclassifiedTexts(data, trained.oofProbabilities, (i) => data.texts[i] as string);
   const manifest: Omit<ModelManifest, 'version' | 'dataset' | 'createdAt'> = {
     modality: 'text',
     labels: trained.classNames,
@@ -130,29 +129,4 @@ export async function trainTextDataset(plane: { store: ObjectStore; index: Datas
   const version = newVersionId();
   await addTextCurveAndReport(plane.store, { dataset, version }, manifest, files, { ...data, oofProbabilities: trained.oofProbabilities }, { seed });
   return new ModelRegistry(plane.store).publish(dataset, manifest, files, { promote: options.promote ?? true, version });
-}
-
-/** A text version's out-of-fold mistakes (the first 50, texts cut at 300 characters), whatever its representation. */
-export const MISCLASSIFIED_TEXTS_FILE = 'misclassified-texts.json';
-
-/** `textOf(row)` is asked only for the rows listed (an encoder version reads them from the store). */
-export async function encodeMisclassifiedTexts(
-  data: Pick<TextTrainingSet, 'keys' | 'labels' | 'classNames'>,
-  oofProbabilities: Float32Array,
-  textOf: (row: number) => string | Promise<string>,
-): Promise<Uint8Array> {
-  const k = data.classNames.length;
-  const wrong = data.keys
-    .map((key, i) => ({ key, i }))
-    .filter(({ i }) => argmax(oofProbabilities, i, k) !== data.labels[i])
-    .slice(0, 50);
-  const texts = await mapLimit(wrong, 16, async ({ i }) => textOf(i));
-  const misclassified = wrong.map(({ key, i }, n) => ({ key, text: (texts[n] as string).slice(0, 300), label: data.classNames[data.labels[i] as number], predicted: data.classNames[argmax(oofProbabilities, i, k)] }));
-  return new TextEncoder().encode(JSON.stringify(misclassified));
-}
-
-function argmax(p: Float32Array, row: number, classes: number): number {
-  let best = 0;
-  for (let k = 1; k < classes; k++) if ((p[row * classes + k] as number) > (p[row * classes + best] as number)) best = k;
-  return best;
 }

@@ -22,7 +22,6 @@ import { backfillEmbeddings } from './backfill.js';
 import type { DataPlane } from './status.js';
 import { addTextCurveAndReport } from './textVersionReport.js';
 import { headManifest, headTrainOptions, type TrainOptions } from './train.js';
-import { encodeMisclassifiedTexts, MISCLASSIFIED_TEXTS_FILE } from './trainText.js';
 import { compactTrainingEmbeddings, loadTrainingData, readTrainingRows } from './trainingData.js';
 
 export interface EncoderTrainOptions extends Pick<TrainOptions, 'hidden' | 'seed' | 'device' | 'lambdas' | 'folds' | 'promote' | 'progress'> {
@@ -53,14 +52,13 @@ export async function trainTextOnEncoder(plane: Pick<DataPlane, 'store' | 'index
   progress('out-of-domain calibration');
   const ood = encodeOutOfDomain(await fitOutOfDomain({ embeddings: data.embeddings, dims: data.dims, labels: data.labels, folds: head.folds }));
   files[ood.manifest.reference.file] = ood.bytes;
-  // The texts themselves: the learning curve's TF-IDF series refits on them, the mistakes list them.
-  // One changed since it was embedded (its embedding then no longer matches) counts as empty there.
+  // The texts themselves: the learning curve's TF-IDF series refits on them. One changed since it
+  // was embedded (its embedding then no longer matches) counts as empty there.
   const texts = await mapLimit(data.keys, 16, async (key) => {
     const bytes = await store.get(key);
     const text = bytes === undefined ? '' : tryDecodeText(bytes);
     return typeof text === 'string' ? text : '';
   });
-  files[MISCLASSIFIED_TEXTS_FILE] = await encodeMisclassifiedTexts(data, head.oofProbabilities, (row) => texts[row] as string);
 
   const manifest: Omit<ModelManifest, 'version' | 'dataset' | 'createdAt'> = {
     ...headManifest(head, { ...data, excluded }, { started, compaction }),
