@@ -12,12 +12,19 @@ import { Construct } from 'constructs';
 import { acknowledge } from './acknowledge.js';
 import { pipelineLogGroup } from './log-group.js';
 
+/** A text encoder a function asset or the trainer image carries (`-c textBackbone`). */
+export interface CarriedTextBackbone {
+  name: string;
+  /** Registered with `headstart backbone add --text` (its entry ships under backbones/), not a catalogue entry. */
+  registered: boolean;
+}
+
 /** A packaged function folder and the content hash of everything in it (scripts/bundle-functions.ts). */
 export interface FunctionAsset {
   dir: string;
   hash: string;
-  /** The text encoder the folder carries (`-c textBackbone`); its name goes to the function's TEXT_BACKBONE. */
-  textBackbone?: { name: string; registered: boolean };
+  /** The text encoder the folder carries; its name goes to the function's TEXT_BACKBONE. */
+  textBackbone?: CarriedTextBackbone;
 }
 
 /** Where the asset's models/ folder is in the Lambda sandbox (the asset unpacks to /var/task). */
@@ -25,11 +32,13 @@ export const LAMBDA_MODELS_DIR = '/var/task/models';
 /** Where a registered text backbone's entry is (the asset's backbones/ folder, scripts/bundle-functions.ts ASSET_BACKBONES_DIR). */
 export const LAMBDA_BACKBONES_DIR = '/var/task/backbones';
 
-/** The variables that tell a function which text encoder its asset carries; none without one (the TF-IDF path). */
-export function textBackboneEnvironment(asset: FunctionAsset): Record<string, string> {
-  const text = asset.textBackbone;
+/**
+ * The variables that tell a function or the trainer which text encoder it carries, a registered one's
+ * entry being in `backbonesDir`; none without one (the TF-IDF path).
+ */
+export function textBackboneEnvironment(text: CarriedTextBackbone | undefined, backbonesDir: string): Record<string, string> {
   if (!text) return {};
-  return { TEXT_BACKBONE: text.name, ...(text.registered ? { HEADSTART_BACKBONES: LAMBDA_BACKBONES_DIR } : {}) };
+  return { TEXT_BACKBONE: text.name, ...(text.registered ? { HEADSTART_BACKBONES: backbonesDir } : {}) };
 }
 
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_22_X;
@@ -77,7 +86,7 @@ export class PipelineFunction extends Construct {
         LOG_LEVEL: props.logLevel,
         BACKBONE: props.backbone,
         HEADSTART_MODELS: LAMBDA_MODELS_DIR,
-        ...textBackboneEnvironment(props.asset),
+        ...textBackboneEnvironment(props.asset.textBackbone, LAMBDA_BACKBONES_DIR),
         ...props.environment,
       },
     });

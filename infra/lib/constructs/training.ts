@@ -43,6 +43,7 @@ import { grantPrefixes } from './bucket-grants.js';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { grantIndex } from './index-grants.js';
 import { pipelineLogGroup } from './log-group.js';
+import { textBackboneEnvironment, type CarriedTextBackbone } from './pipeline-function.js';
 import { objects } from './storage.js';
 
 /** GPU instance types: 1 GPU each (A10G, L4), small enough that a stray job costs little. */
@@ -61,18 +62,11 @@ export interface TrainerImageSource {
   modelsDir: string;
   /** Content hash of that folder: the image hash follows the models' content, not the folder's path. */
   modelsHash: string;
-  /** The text encoder that folder carries (`-c textBackbone`); its name goes to the job's TEXT_BACKBONE. */
-  textBackbone?: { name: string; registered: boolean };
-}
-
-/**
- * The variables that tell the trainer which text encoder its image carries, the one the extract
- * function embeds with (so its cached embeddings serve); none without one (text datasets train TF-IDF).
- */
-function textBackboneEnvironment(image: TrainerImageSource): Record<string, string> {
-  const text = image.textBackbone;
-  if (!text) return {};
-  return { TEXT_BACKBONE: text.name, ...(text.registered ? { HEADSTART_BACKBONES: TRAINER_BACKBONES_DIR } : {}) };
+  /**
+   * The text encoder that folder carries, the one the extract function embeds with (so its cached
+   * embeddings serve); its name goes to the job's TEXT_BACKBONE.
+   */
+  textBackbone?: CarriedTextBackbone;
 }
 
 export interface TrainingProps {
@@ -196,7 +190,7 @@ export class Training extends Construct {
           TABLE: props.table.tableName,
           BACKBONE: props.backbone,
           HEADSTART_MODELS: TRAINER_MODELS_DIR,
-          ...textBackboneEnvironment(props.image),
+          ...textBackboneEnvironment(props.image.textBackbone, TRAINER_BACKBONES_DIR),
           HEADSTART_DEVICE: 'cuda',
           LOG_LEVEL: props.logLevel,
           POWERTOOLS_SERVICE_NAME: 'headstart-train',
