@@ -59,7 +59,6 @@ export interface PredictorOptions {
   maxModels?: number;
 }
 
-
 export class Predictor {
   private readonly registry: ModelRegistry;
   private readonly models: ServedVersions<LoadedModel>;

@@ -2,8 +2,8 @@
  * Serving a text version: the same answer as an image prediction ({ label, probability, top,
  * model, outOfDomain, oodScore }) from a text. Versions are loaded once per (dataset, version) and
  * kept, the least recently used evicted beyond `maxModels` (a TF-IDF version holds its vocabulary
- * and a features x labels head: about 45 MB for banking77's 10,003 texts); an image version asked for text (and the reverse, in Predictor) is a 4xx that says which
- * kind of input the model takes.
+ * and a features x labels head: about 45 MB for banking77's 10,003 texts); an image version asked
+ * for text (and the reverse, in Predictor) is a 4xx that says which kind of input the model takes.
  *
  * Two representations: a TF-IDF version carries its featuriser and head; an encoder version needs
  * the text encoder it was trained on, found by name where `location` says (models folder, registered

@@ -45,10 +45,10 @@ export async function addTextCurveAndReport(
   // The curve refits the version's own representation on subsets of its rows: TF-IDF alone, or an
   // encoder's embeddings beside TF-IDF (the no-transfer baseline), as an image curve has pixels.
   const representation = manifest.text?.representation;
-  const curveRows = representation === 'tfidf' || (representation === 'encoder' && rows.encoder !== undefined);
-  if ((options.learningCurve ?? true) && rows.texts !== undefined && curveRows) {
+  const encoder = representation === 'encoder' ? rows.encoder : undefined;
+  if ((options.learningCurve ?? true) && rows.texts !== undefined && (representation === 'tfidf' || encoder !== undefined)) {
     progress('learning curve');
-    const input = { texts: rows.texts, labels: Int32Array.from(rows.labels), classNames: rows.classNames, ...(representation === 'encoder' ? { encoder: rows.encoder! } : {}) };
+    const input = { texts: rows.texts, labels: Int32Array.from(rows.labels), classNames: rows.classNames, ...(encoder ? { encoder } : {}) };
     try {
       manifest.learningCurve = await textLearningCurve(input, { ...textCurveOptions(rows.labels.length), seed: options.seed ?? 0 });
     } catch (error) {

@@ -24,7 +24,18 @@ import { classificationMetrics } from '../training/metrics.js';
 import { minimizeLbfgs } from '../training/lbfgs.js';
 import type { Device } from '../backend/onnx.js';
 import { normalizeEmbeddings } from '../training/graphSessions.js';
-import { DEFAULT_CURVE_REGULARIZATION, FixedLambdaHead, measureCurve, type CurveFit, type CurveProtocolOptions, type MeasuredCurve } from '../transfer/learningCurve.js';
+import {
+  DEFAULT_CURVE_REGULARIZATION,
+  FixedLambdaHead,
+  measureCurve,
+  type CurveFit,
+  type CurvePoint,
+  type CurveProtocolOptions,
+  type CurveSeriesNames,
+  type CurveStat,
+  type MeasuredCurve,
+  type MeasuredSeries,
+} from '../transfer/learningCurve.js';
 import { balancedWeights, predictSparse, sparseObjective } from './sparseHead.js';
 import { TfidfFeaturizer, type NgramCounts, type TfidfOptions } from './tfidf.js';
 
@@ -96,43 +107,51 @@ export async function textLearningCurve(input: TextLearningCurveInput, options: 
   if (encoder && encoder.embeddings.length !== labels.length * encoder.dim) {
     throw new RangeError(`text learning curve: ${labels.length} texts but ${encoder.embeddings.length / encoder.dim} embedding rows of ${encoder.name}`);
   }
+  const protocol = { seeds: DEFAULT_TEXT_CURVE_SEEDS, ...options };
+  // The TF-IDF series' strength; an encoder series is at the image curve's DEFAULT_CURVE_REGULARIZATION.
+  const regularization = options.regularization ?? DEFAULT_TEXT_CURVE_REGULARIZATION;
   const tfidf = tfidfCurveScorer(input, options);
   if (!encoder) {
-    const measured = await measureCurve(labels, classNames, { seeds: DEFAULT_TEXT_CURVE_SEEDS, ...options }, async (fit) => ({ embedding: await tfidf(fit) }), 'texts');
-    return {
-      points: measured.points.map(({ scores, ...point }) => ({ ...point, embedding: scores.embedding })),
-      heldOut: measured.heldOut,
-      regularization: options.regularization ?? DEFAULT_TEXT_CURVE_REGULARIZATION,
-      metric: 'balancedAccuracy',
-      skipped: measured.skipped,
-      series: { embedding: TEXT_CURVE_SERIES },
-    };
+    const measured = await measureCurve(labels, classNames, protocol, async (fit) => ({ embedding: await tfidf(fit) }), 'texts');
+    return curveOf(measured, { embedding: TEXT_CURVE_SERIES }, regularization);
   }
-  const device = options.device ?? 'cpu';
+  const pretrained = await encoderCurveScorer(encoder, labels, classNames, options.device ?? 'cpu');
+  try {
+    const measured = await measureCurve(labels, classNames, protocol, async (fit) => ({ embedding: await pretrained.score(fit), baseline: await tfidf(fit) }), 'texts');
+    return curveOf(measured, { embedding: encoderCurveSeries(encoder.name), baseline: TEXT_CURVE_SERIES }, regularization);
+  } finally {
+    await pretrained.release();
+  }
+}
+
+/** A measured series in the shape model.json keeps (the baseline only where one was measured). */
+function curveOf(measured: MeasuredSeries<'embedding'>, series: CurveSeriesNames, regularization: number): MeasuredCurve {
+  const points: CurvePoint[] = measured.points.map(({ scores, ...point }) => {
+    // An encoder curve's scores also hold the TF-IDF baseline (MeasuredSeries<'embedding' | 'baseline'>).
+    const { baseline } = scores as Partial<Record<'baseline', CurveStat>>;
+    return { ...point, embedding: scores.embedding, ...(baseline ? { baseline } : {}) };
+  });
+  return { points, heldOut: measured.heldOut, regularization, metric: 'balancedAccuracy', skipped: measured.skipped, series };
+}
+
+/** One curve fit of an encoder's embeddings + the dense head (the image curve's, at its lambda): its held-out balanced accuracy. */
+async function encoderCurveScorer(
+  encoder: NonNullable<TextLearningCurveInput['encoder']>,
+  labels: Int32Array,
+  classNames: readonly string[],
+  device: Device,
+): Promise<{ score: (fit: CurveFit) => Promise<number>; release: () => Promise<void> }> {
   const head = await FixedLambdaHead.create(encoder.dim, classNames.length, device);
   try {
+    // L2 normalisation is per row: once for every fit.
     const embeddings = await normalizeEmbeddings(encoder.embeddings, labels.length, encoder.dim, device);
-    const measured = await measureCurve(
-      labels,
-      classNames,
-      { seeds: DEFAULT_TEXT_CURVE_SEEDS, ...options },
-      async (fit) => ({
-        embedding: await head.score(embeddings, labels, fit.train, fit.heldOut, DEFAULT_CURVE_REGULARIZATION / fit.train.length, classNames),
-        baseline: await tfidf(fit),
-      }),
-      'texts',
-    );
     return {
-      points: measured.points.map(({ scores, ...point }) => ({ ...point, embedding: scores.embedding, baseline: scores.baseline })),
-      heldOut: measured.heldOut,
-      // The TF-IDF series'; the encoder series is at the image curve's DEFAULT_CURVE_REGULARIZATION.
-      regularization: options.regularization ?? DEFAULT_TEXT_CURVE_REGULARIZATION,
-      metric: 'balancedAccuracy',
-      skipped: measured.skipped,
-      series: { embedding: encoderCurveSeries(encoder.name), baseline: TEXT_CURVE_SERIES },
+      score: (fit) => head.score(embeddings, labels, fit.train, fit.heldOut, DEFAULT_CURVE_REGULARIZATION / fit.train.length, classNames),
+      release: () => head.release(),
     };
-  } finally {
+  } catch (error) {
     await head.release();
+    throw error;
   }
 }
 
